@@ -1,0 +1,1 @@
+//! chatrace-relay: receives Chatrace webhooks, stores them in SQLite, relays them onward.
