@@ -1,0 +1,276 @@
+//! The write side of the store: webhook requests and their messages, rejections, the
+//! outbox rows for forwarding. Called only from the group-commit writer thread.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::Store;
+use crate::error::Result;
+use crate::payload::{Flag, NewMessage};
+
+/// Without an external id or a sender time, the same contact sending the same text again
+/// within this window is taken as a repeat of the same webhook, later as a new message.
+const WEAK_DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// How many rejected requests the log keeps.
+const REJECTED_KEPT: i64 = 500;
+
+/// One accepted webhook request, ready to be stored.
+#[derive(Debug)]
+pub struct IngestRequest {
+    pub received_at_ms: i64,
+    pub method: String,
+    pub path: String,
+    /// Query string with the secret redacted.
+    pub query: String,
+    pub remote_addr: Option<String>,
+    pub content_type: Option<String>,
+    /// JSON object of the request headers, secrets redacted.
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub messages: Vec<NewMessage>,
+    pub flag: Option<Flag>,
+    pub is_test: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub request_id: i64,
+    /// Ids of the messages this request added, in body order.
+    pub stored_ids: Vec<i64>,
+    pub duplicates: usize,
+}
+
+/// A request turned away, for the bounded log the setup page shows.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub received_at_ms: i64,
+    /// Machine-readable: bad_secret, missing_secret, wrong_path, malformed, too_large...
+    pub reason: &'static str,
+    pub detail: String,
+    pub method: String,
+    pub path: String,
+    pub remote_addr: Option<String>,
+    pub excerpt: String,
+}
+
+/// What one queued write wants done inside the shared transaction.
+pub enum Write<'a> {
+    Ingest(&'a IngestRequest),
+    Reject(&'a Rejection),
+    /// A no-op write: proves the database accepts writes (health check).
+    Probe,
+}
+
+impl Store {
+    /// Applies a batch of writes in one transaction: one fsync for all of them. Each write
+    /// gets its own savepoint, so a write that fails leaves the others in. The outer result
+    /// fails when the transaction as a whole could not commit; then nothing was stored.
+    pub fn write_batch(
+        &mut self,
+        writes: &[Write<'_>],
+        forward_targets: &[String],
+    ) -> Result<Vec<Result<Option<IngestOutcome>>>> {
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let sp = tx.savepoint()?;
+            let result = match write {
+                Write::Ingest(req) => ingest(&sp, req, forward_targets).map(Some),
+                Write::Reject(rej) => reject(&sp, rej).map(|()| None),
+                Write::Probe => probe(&sp).map(|()| None),
+            };
+            if result.is_ok() {
+                sp.commit()?;
+            } // else: dropping the savepoint rolls it back.
+            results.push(result);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+}
+
+fn ingest(
+    conn: &Connection,
+    req: &IngestRequest,
+    forward_targets: &[String],
+) -> Result<IngestOutcome> {
+    conn.prepare_cached(
+        "INSERT INTO raw_requests (received_at, method, path, query, remote_addr, content_type,
+                                   headers, body, flag, flag_detail, is_test)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        req.received_at_ms,
+        req.method,
+        req.path,
+        req.query,
+        req.remote_addr,
+        req.content_type,
+        req.headers,
+        req.body,
+        req.flag.as_ref().map(Flag::code),
+        req.flag.as_ref().map(Flag::describe),
+        req.is_test,
+    ])?;
+    let request_id = conn.last_insert_rowid();
+    let mut outcome = IngestOutcome {
+        request_id,
+        stored_ids: Vec::new(),
+        duplicates: 0,
+    };
+    for msg in &req.messages {
+        match insert_message(conn, request_id, req, msg)? {
+            Some(id) => {
+                outcome.stored_ids.push(id);
+                if !req.is_test {
+                    upsert_contact(conn, msg, req.received_at_ms)?;
+                }
+                if msg.direction == crate::payload::Direction::In {
+                    for target in forward_targets {
+                        conn.prepare_cached(
+                            "INSERT INTO deliveries (message_id, target, next_attempt_at, created_at)
+                             VALUES (?1, ?2, ?3, ?3)",
+                        )?
+                        .execute(params![id, target, req.received_at_ms])?;
+                    }
+                }
+            }
+            None => outcome.duplicates += 1,
+        }
+    }
+    conn.prepare_cached("UPDATE raw_requests SET stored = ?1, duplicates = ?2 WHERE id = ?3")?
+        .execute(params![
+            outcome.stored_ids.len() as i64,
+            outcome.duplicates as i64,
+            request_id
+        ])?;
+    if !req.is_test {
+        bump(conn, "webhooks_received", 1)?;
+        bump(conn, "duplicates", outcome.duplicates as i64)?;
+    }
+    Ok(outcome)
+}
+
+/// Inserts the message unless it is a duplicate; returns the new id, or None for a duplicate.
+fn insert_message(
+    conn: &Connection,
+    request_id: i64,
+    req: &IngestRequest,
+    msg: &NewMessage,
+) -> Result<Option<i64>> {
+    let attachments = serde_json::to_string(&msg.attachments).unwrap_or_else(|_| "[]".into());
+    let key = msg.dedup_key();
+    if key.is_none() {
+        let seen: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM messages
+                 WHERE contact_id = ?1 AND received_at >= ?2 AND dedup_key IS NULL
+                   AND direction = ?3 AND text IS ?4 AND attachments = ?5
+                 LIMIT 1",
+            )?
+            .query_row(
+                params![
+                    msg.contact_id,
+                    req.received_at_ms - WEAK_DEDUP_WINDOW_MS,
+                    msg.direction.as_str(),
+                    msg.text,
+                    attachments
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            return Ok(None);
+        }
+    }
+    // ON CONFLICT names the dedup index only: any other constraint failure is a real error
+    // and must surface, never be swallowed the way INSERT OR IGNORE would.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
+                                   contact_id, contact_name, username, text, attachments,
+                                   external_id, dedup_key, is_test)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )?
+        .execute(params![
+            request_id,
+            req.received_at_ms,
+            msg.sent_at_ms,
+            msg.channel,
+            msg.direction.as_str(),
+            msg.contact_id,
+            msg.contact_name,
+            msg.username,
+            msg.text,
+            attachments,
+            msg.external_id,
+            key,
+            req.is_test,
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO contacts (contact_id, contact_name, username, channel, first_seen,
+                               last_seen, messages)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)
+         ON CONFLICT (contact_id) DO UPDATE SET
+             contact_name = coalesce(excluded.contact_name, contact_name),
+             username = coalesce(excluded.username, username),
+             channel = coalesce(excluded.channel, channel),
+             last_seen = max(last_seen, excluded.last_seen),
+             messages = messages + 1",
+    )?
+    .execute(params![
+        msg.contact_id,
+        msg.contact_name,
+        msg.username,
+        msg.channel,
+        now
+    ])?;
+    Ok(())
+}
+
+fn reject(conn: &Connection, rej: &Rejection) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO rejected (received_at, reason, detail, method, path, remote_addr, excerpt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        rej.received_at_ms,
+        rej.reason,
+        rej.detail,
+        rej.method,
+        rej.path,
+        rej.remote_addr,
+        rej.excerpt
+    ])?;
+    let newest = conn.last_insert_rowid();
+    conn.prepare_cached("DELETE FROM rejected WHERE id <= ?1")?
+        .execute([newest - REJECTED_KEPT])?;
+    bump(conn, &format!("rejected:{}", rej.reason), 1)
+}
+
+fn probe(conn: &Connection) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO settings (key, value, updated_at) VALUES ('health_probe', '', ?1)
+         ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",
+    )?
+    .execute([crate::time::now_ms()])?;
+    Ok(())
+}
+
+fn bump(conn: &Connection, name: &str, by: i64) -> Result<()> {
+    if by != 0 {
+        conn.prepare_cached(
+            "INSERT INTO counters (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+        )?
+        .execute(params![name, by])?;
+    }
+    Ok(())
+}

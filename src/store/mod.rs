@@ -1,0 +1,144 @@
+//! The SQLite database: every SQL statement lives below this module. One `Store` is one
+//! connection; each worker thread and the writer thread own their own.
+
+mod ingest;
+mod read;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::Result;
+
+pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
+pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
+
+/// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
+/// been applied. Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut store = Store::connect(path)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// One more connection to a database `open` already prepared: no migration, so it needs
+    /// no write lock and cannot be held up by a writer.
+    pub fn connect(path: &Path) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // WAL lets readers run while the writer commits; FULL makes every COMMIT fsync the
+        // WAL, so an acknowledged webhook survives power loss, not just a crash.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        // Small per-connection cache: there is one connection per worker, and the OS page
+        // cache already holds the hot pages.
+        conn.pragma_update(None, "cache_size", -1024)?;
+        conn.busy_timeout(Duration::from_secs(2))?;
+        Ok(Store { conn })
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Caps the database file so that a full disk is met as a clean "database is full"
+    /// (webhooks answered 503) before the filesystem itself runs out.
+    pub fn limit_size(&self, max_bytes: u64) -> Result<()> {
+        let page_size: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = (max_bytes / page_size.max(1) as u64).max(1);
+        self.conn
+            .pragma_update(None, "max_page_count", pages.min(i64::MAX as u64) as i64)?;
+        Ok(())
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                                                 updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![key, value, crate::time::now_ms()])?;
+        Ok(())
+    }
+
+    /// The stored value of a secret, created with `generate` on first use. Runs in one
+    /// immediate transaction so two processes starting at once agree on one value.
+    pub fn ensure_setting(
+        &mut self,
+        key: &str,
+        generate: impl FnOnce() -> std::io::Result<String>,
+    ) -> Result<String> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let value = match existing {
+            Some(v) => v,
+            None => {
+                let v = generate()?;
+                tx.execute(
+                    "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![key, v, crate::time::now_ms()],
+                )?;
+                v
+            }
+        };
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Facts for the setup checklist's `server` row: WAL and FULL as actually in force.
+    pub fn durability(&self) -> Result<(String, i64)> {
+        let mode: String = self
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        let sync: i64 = self
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        Ok((mode, sync))
+    }
+
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
+    }
+}
