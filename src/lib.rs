@@ -1,1 +1,17 @@
-//! chatrace-relay: receives Chatrace webhooks, stores them in SQLite, relays them onward.
+//! chatrace-relay: receives Chatrace webhooks carrying Instagram direct messages, stores them
+//! durably in one SQLite file, and relays them to the team's own software.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod outbound;
+pub mod payload;
+pub mod secret;
+pub mod store;
+pub mod time;
+pub mod webhook;
+pub mod writer;

@@ -1,0 +1,109 @@
+//! The command line: argh definitions only. Defaults and environment variables are resolved in
+//! `config`, because argh cannot read the environment.
+
+use argh::FromArgs;
+
+/// Receives Chatrace webhooks with Instagram direct messages, stores them durably and relays
+/// them to your app.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(ServeArgs),
+    SendTest(SendTestArgs),
+    Stats(StatsArgs),
+    Export(ExportArgs),
+    AdminToken(AdminTokenArgs),
+}
+
+/// Run the relay server (webhook receiver, API and setup page).
+#[derive(FromArgs, Debug, Default)]
+#[argh(subcommand, name = "serve")]
+pub struct ServeArgs {
+    /// address to listen on [env CHATRACE_RELAY_LISTEN, default 127.0.0.1:3000]
+    #[argh(option)]
+    pub listen: Option<String>,
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// the https URL this relay is reached at from the internet [env CHATRACE_RELAY_PUBLIC_URL]
+    #[argh(option)]
+    pub public_url: Option<String>,
+    /// URL to push each new message to; repeat for several [env CHATRACE_RELAY_FORWARD_URL,
+    /// comma-separated]
+    #[argh(option)]
+    pub forward_url: Vec<String>,
+    /// standard Webhooks signing secret, whsec_ + base64 [env CHATRACE_RELAY_FORWARD_SECRET]
+    #[argh(option)]
+    pub forward_secret: Option<String>,
+    /// delays between forwarding attempts [env CHATRACE_RELAY_RETRY_SCHEDULE, default
+    /// 5s,30s,2m,10m,30m,1h,2h,6h,12h]
+    #[argh(option)]
+    pub retry_schedule: Option<String>,
+    /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 8 per core, 8..64]
+    #[argh(option)]
+    pub workers: Option<usize>,
+    /// largest accepted request body in bytes [env CHATRACE_RELAY_MAX_BODY, default 262144]
+    #[argh(option)]
+    pub max_body: Option<usize>,
+    /// refuse new webhooks (503) once the database file reaches this many MiB, so a full disk
+    /// never surprises you [env CHATRACE_RELAY_MAX_DB_MB, default unlimited]
+    #[argh(option)]
+    pub max_db_mb: Option<u64>,
+}
+
+/// Post a realistic sample webhook to a running relay and report what came back.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "send-test")]
+pub struct SendTestArgs {
+    /// webhook URL [default http://127.0.0.1:3000/instagram/webhook]
+    #[argh(option)]
+    pub url: Option<String>,
+    /// webhook secret [env CHATRACE_RELAY_WEBHOOK_SECRET; otherwise read from --db]
+    #[argh(option)]
+    pub secret: Option<String>,
+    /// database to read the webhook secret from when none is given [default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+}
+
+/// Print the same figures as /instagram/stats, for a terminal.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "stats")]
+pub struct StatsArgs {
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// print JSON instead of a table
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Write stored messages to stdout as JSON lines or CSV.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "export")]
+pub struct ExportArgs {
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// jsonl or csv [default jsonl]
+    #[argh(option, default = "String::from(\"jsonl\")")]
+    pub format: String,
+    /// only messages received at or after this RFC 3339 time
+    #[argh(option)]
+    pub since: Option<String>,
+}
+
+/// Print the admin token for the setup page and API (creates it if missing).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "admin-token")]
+pub struct AdminTokenArgs {
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+}

@@ -1,0 +1,209 @@
+//! The subcommands other than the server itself: stats, export, admin-token, send-test.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::app::resolve_secret;
+use crate::cli::{Cli, Command, ExportArgs, SendTestArgs, StatsArgs};
+use crate::config::{db_path, secret, Config};
+use crate::error::{Error, Result};
+use crate::store::{Message, Store};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::from_args(args).map_err(Error::Config)?;
+            crate::app::serve(config).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Stats(args) => stats(args),
+        Command::Export(args) => export(args),
+        Command::AdminToken(args) => {
+            let mut store = Store::open(&db_path(args.db))?;
+            let token = resolve_secret(
+                &mut store,
+                secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
+                "admin_token",
+            )?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SendTest(args) => send_test(args),
+    }
+}
+
+fn stats(args: StatsArgs) -> Result<ExitCode> {
+    let store = Store::open(&db_path(args.db))?;
+    let s = store.stats(crate::time::now_ms())?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &s).map_err(io::Error::from)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let none = || "never".to_string();
+    let rows = [
+        ("messages, total", s.total_messages.to_string()),
+        ("messages today (UTC)", s.messages_today.to_string()),
+        ("messages, last 24 h", s.messages_last_24h.to_string()),
+        ("unique contacts", s.unique_contacts.to_string()),
+        ("last message at", s.last_message_at.unwrap_or_else(none)),
+        ("webhooks received", s.webhooks_received.to_string()),
+        ("webhooks rejected", s.webhooks_rejected.to_string()),
+        ("duplicates ignored", s.duplicates.to_string()),
+        ("forwarding pending", s.forwarding.pending.to_string()),
+        ("forwarding delivered", s.forwarding.delivered.to_string()),
+        ("forwarding failed", s.forwarding.failed.to_string()),
+    ];
+    for (name, value) in rows {
+        writeln!(out, "{name:<22} {value}")?;
+    }
+    writeln!(out, "\nlast 30 days:")?;
+    let peak = s.by_day.iter().map(|d| d.count).max().unwrap_or(0).max(1);
+    for day in &s.by_day {
+        let bar = "#".repeat(((day.count * 40) / peak) as usize);
+        writeln!(out, "  {} {:>6} {bar}", day.date, day.count)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(args: ExportArgs) -> Result<ExitCode> {
+    let since = match &args.since {
+        None => i64::MIN,
+        Some(text) => crate::time::parse_rfc3339(text).ok_or_else(|| {
+            Error::Config(format!(
+                "--since {text:?} is not an RFC 3339 time, e.g. 2026-11-01T00:00:00Z"
+            ))
+        })?,
+    };
+    let csv = match args.format.as_str() {
+        "jsonl" => false,
+        "csv" => true,
+        other => {
+            return Err(Error::Config(format!(
+                "--format {other:?}: use jsonl or csv"
+            )))
+        }
+    };
+    let store = Store::open(&db_path(args.db))?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if csv {
+        writeln!(out, "id,received_at,sent_at,channel,direction,contact_id,contact_name,username,text,attachments,external_id")?;
+    }
+    store.for_each_message_since(since, |m| {
+        if csv {
+            write_csv_row(&mut out, &m)?;
+        } else {
+            serde_json::to_writer(&mut out, &m).map_err(io::Error::from)?;
+            writeln!(out)?;
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_csv_row(out: &mut impl Write, m: &Message) -> io::Result<()> {
+    let attachments: Vec<&str> = m.attachments.iter().map(|a| a.url.as_str()).collect();
+    let cells = [
+        m.id.to_string(),
+        m.received_at.clone(),
+        m.sent_at.clone().unwrap_or_default(),
+        m.channel.clone().unwrap_or_default(),
+        m.direction.clone(),
+        m.contact_id.clone(),
+        m.contact_name.clone().unwrap_or_default(),
+        m.username.clone().unwrap_or_default(),
+        m.text.clone().unwrap_or_default(),
+        attachments.join(" "),
+        m.external_id.clone().unwrap_or_default(),
+    ];
+    let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+    writeln!(out, "{}", line.join(","))
+}
+
+/// Quotes a CSV cell, and defuses text a spreadsheet would run as a formula: message texts
+/// come from strangers on the internet.
+fn csv_cell(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// The sample `send-test` posts: the body a Chatrace External Request would send, with a
+/// fresh message id so repeated runs are not taken for duplicates.
+pub fn sample_body() -> String {
+    let now = crate::time::now_ms();
+    serde_json::json!({
+        "contact_id": "test-contact",
+        "first_name": "Test",
+        "last_name": "Contact",
+        "ig_username": "chatrace_relay_test",
+        "channel": "instagram",
+        "text": "Test message from chatrace-relay send-test / Тестовое сообщение ✅",
+        "message_id": format!("test-{now}"),
+        "timestamp": crate::time::format_rfc3339(now),
+    })
+    .to_string()
+}
+
+fn send_test(args: SendTestArgs) -> Result<ExitCode> {
+    let url = args
+        .url
+        .unwrap_or_else(|| "http://127.0.0.1:3000/instagram/webhook".into());
+    let secret = match args
+        .secret
+        .or_else(|| secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"))
+    {
+        Some(s) => s,
+        None => Store::open(&db_path(args.db))?
+            .setting("webhook_secret")?
+            .ok_or_else(|| {
+                Error::Config(
+                    "no webhook secret: pass --secret or --db of the running relay".into(),
+                )
+            })?,
+    };
+    let body = sample_body();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Webhook-Secret", secret.as_str()),
+        (crate::webhook::TEST_HEADER, "1"),
+    ];
+    println!("POST {url}");
+    match crate::outbound::post(&url, &headers, body.as_bytes(), Duration::from_secs(10)) {
+        Ok(reply) => {
+            println!("HTTP {}\n{}", reply.status, reply.body.trim_end());
+            if (200..300).contains(&reply.status) {
+                println!("ok: the relay stored the test message (marked as a test, not counted in stats)");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Err(failure) => {
+            println!("failed: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+}

@@ -1,0 +1,230 @@
+//! Settings for a run: flags beat environment variables, which beat values stored in the
+//! database (secrets only). Also the parsers for the few value formats the flags take.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::ServeArgs;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEFAULT_DB: &str = "chatrace-relay.db";
+pub const DEFAULT_API_URL: &str = "https://api.chatrace.com";
+pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,30s,2m,10m,30m,1h,2h,6h,12h";
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
+/// Everything `serve` needs, resolved once at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub db: PathBuf,
+    pub public_url: Option<String>,
+    pub forward_urls: Vec<String>,
+    pub forward_secret: Option<String>,
+    pub retry_schedule: Vec<Duration>,
+    pub workers: usize,
+    pub max_body: usize,
+    pub max_db_bytes: Option<u64>,
+    /// Secrets given from outside (environment or systemd credentials). When absent, the
+    /// values stored in the database are used, and generated on first start.
+    pub webhook_secret: Option<String>,
+    pub admin_token: Option<String>,
+    pub chatrace_token: Option<String>,
+    pub chatrace_api_url: String,
+}
+
+impl Config {
+    pub fn from_args(args: ServeArgs) -> Result<Config, String> {
+        let forward_urls = if args.forward_url.is_empty() {
+            env("CHATRACE_RELAY_FORWARD_URL")
+                .map(|v| split_list(&v))
+                .unwrap_or_default()
+        } else {
+            args.forward_url
+        };
+        for url in &forward_urls {
+            check_http_url(url).map_err(|e| format!("--forward-url {url}: {e}"))?;
+        }
+        let public_url = args
+            .public_url
+            .or_else(|| env("CHATRACE_RELAY_PUBLIC_URL"))
+            .map(|u| u.trim_end_matches('/').to_string());
+        if let Some(url) = &public_url {
+            check_http_url(url).map_err(|e| format!("--public-url {url}: {e}"))?;
+        }
+        let retry_schedule = args
+            .retry_schedule
+            .or_else(|| env("CHATRACE_RELAY_RETRY_SCHEDULE"))
+            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_string());
+        let retry_schedule =
+            parse_schedule(&retry_schedule).map_err(|e| format!("--retry-schedule: {e}"))?;
+        let workers = match args.workers.or(env_parse("CHATRACE_RELAY_WORKERS")?) {
+            Some(0) => return Err("--workers must be at least 1".into()),
+            Some(n) => n,
+            None => default_workers(),
+        };
+        let max_body = args
+            .max_body
+            .or(env_parse("CHATRACE_RELAY_MAX_BODY")?)
+            .unwrap_or(DEFAULT_MAX_BODY);
+        let max_db_mb = args.max_db_mb.or(env_parse("CHATRACE_RELAY_MAX_DB_MB")?);
+        Ok(Config {
+            listen: args
+                .listen
+                .or_else(|| env("CHATRACE_RELAY_LISTEN"))
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            db: db_path(args.db),
+            public_url,
+            forward_urls,
+            forward_secret: args
+                .forward_secret
+                .or_else(|| env("CHATRACE_RELAY_FORWARD_SECRET")),
+            retry_schedule,
+            workers,
+            max_body,
+            max_db_bytes: max_db_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+            webhook_secret: secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"),
+            admin_token: secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
+            chatrace_token: secret("CHATRACE_TOKEN", "chatrace_token"),
+            chatrace_api_url: api_url(None),
+        })
+    }
+
+    /// The URL to paste into Chatrace, when the public address is known.
+    pub fn public_webhook_url(&self) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{base}/instagram/webhook"))
+    }
+}
+
+/// Waiting on fsync dominates a webhook's life, so a worker spends most of its time blocked:
+/// several per core keep the disk's group commits full without oversubscribing the CPU.
+fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 8).clamp(8, 64)
+}
+
+pub fn db_path(flag: Option<String>) -> PathBuf {
+    PathBuf::from(
+        flag.or_else(|| env("CHATRACE_RELAY_DB"))
+            .unwrap_or_else(|| DEFAULT_DB.to_string()),
+    )
+}
+
+pub fn api_url(flag: Option<String>) -> String {
+    flag.or_else(|| env("CHATRACE_API_URL"))
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// A secret from the environment, or else from a systemd credential file
+/// (`LoadCredential=` puts them in `$CREDENTIALS_DIRECTORY`).
+pub fn secret(var: &str, credential: &str) -> Option<String> {
+    env(var).or_else(|| {
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+        let value = std::fs::read_to_string(Path::new(&dir).join(credential)).ok()?;
+        Some(value.trim().to_string()).filter(|v| !v.is_empty())
+    })
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(var: &str) -> Result<Option<T>, String> {
+    env(var)
+        .map(|v| v.parse().map_err(|_| format!("{var}: cannot parse {v:?}")))
+        .transpose()
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host".into());
+    }
+    Ok(())
+}
+
+/// Parses `5s,30s,2m,1h,1d` into delays.
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    let delays: Vec<Duration> = split_list(text)
+        .iter()
+        .map(|item| parse_duration(item))
+        .collect::<Result<_, _>>()?;
+    if delays.is_empty() {
+        return Err("needs at least one delay, e.g. 5s,1m,1h".into());
+    }
+    Ok(delays)
+}
+
+fn parse_duration(item: &str) -> Result<Duration, String> {
+    let split = item
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{item:?} has no unit (ms, s, m, h or d)"))?;
+    let (number, unit) = item.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{item:?} does not start with a number"))?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        "d" => n.saturating_mul(86_400_000),
+        _ => {
+            return Err(format!(
+                "{item:?}: unknown unit {unit:?} (ms, s, m, h or d)"
+            ))
+        }
+    };
+    Ok(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schedule_parses() {
+        let s = parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap();
+        assert_eq!(s.len(), 9);
+        assert_eq!(s[0], Duration::from_secs(5));
+        assert_eq!(s[2], Duration::from_secs(120));
+        assert_eq!(s[8], Duration::from_secs(12 * 3600));
+        assert_eq!(
+            parse_schedule("250ms, 1d").unwrap(),
+            [Duration::from_millis(250), Duration::from_secs(86_400)]
+        );
+    }
+
+    #[test]
+    fn bad_schedules_say_why() {
+        assert!(parse_schedule("").unwrap_err().contains("at least one"));
+        assert!(parse_schedule("5").unwrap_err().contains("no unit"));
+        assert!(parse_schedule("5x").unwrap_err().contains("unknown unit"));
+        assert!(parse_schedule("s").unwrap_err().contains("number"));
+    }
+
+    #[test]
+    fn urls_need_a_scheme_and_host() {
+        assert!(check_http_url("https://relay.example.com").is_ok());
+        assert!(check_http_url("relay.example.com").is_err());
+        assert!(check_http_url("https:///x").is_err());
+    }
+}

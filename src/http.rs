@@ -1,0 +1,278 @@
+//! The HTTP server: tiny_http, a fixed pool of worker threads each owning a database
+//! connection, request bodies read under a size limit, and the routing table.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+
+use log::{error, info, warn};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::{api, webhook};
+
+/// Declared bodies above this are not drained when refused: tiny_http would allocate the
+/// whole remainder in one buffer when the request is dropped, and a forged Content-Length of
+/// terabytes aborts the process. Such connections are abandoned instead (see `refuse_huge`).
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A request with its body read, free of tiny_http types so handlers stay plain functions.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without '?'.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Who sent it: the peer, or the client named by a reverse proxy on loopback.
+    pub client: Option<String>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::payload::parse_form(&self.query)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, value: &impl Serialize) -> Response {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Response {
+            status,
+            headers: vec![("Content-Type", "application/json".into())],
+            body,
+        }
+    }
+
+    /// `{"ok":false,"error":"..."}`, the shape every JSON error answer has.
+    pub fn error(status: u16, message: &str) -> Response {
+        Response::json(
+            status,
+            &serde_json::json!({ "ok": false, "error": message }),
+        )
+    }
+
+    pub fn text(status: u16, text: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            body: text.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// One worker thread's context: the shared app and this thread's own connection.
+pub struct Worker {
+    pub app: Arc<App>,
+    pub store: Store,
+}
+
+/// The routing table.
+fn route(w: &mut Worker, req: &Request) -> Result<Response> {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/instagram/webhook") => Ok(webhook::receive(w, req)),
+        ("GET" | "HEAD", "/instagram/webhook") => Ok(webhook::receive_get(w, req)),
+        ("GET", "/instagram/stats") => api::stats(w, req),
+        ("GET", "/api/messages") => api::messages(w, req),
+        ("GET" | "HEAD", "/healthz") => Ok(api::healthz(w)),
+        (_, "/instagram/webhook" | "/instagram/stats" | "/api/messages" | "/healthz") => {
+            Ok(Response::error(405, "method not allowed").with_header("Allow", allowed(req)))
+        }
+        _ => Ok(webhook::not_found(w, req)),
+    }
+}
+
+fn allowed(req: &Request) -> &'static str {
+    match req.path.as_str() {
+        "/instagram/webhook" => "GET, HEAD, POST",
+        _ => "GET, HEAD",
+    }
+}
+
+/// Binds the listener; `listening on http://ADDR` is printed once connections are accepted.
+pub fn bind(listen: &str) -> Result<(tiny_http::Server, SocketAddr)> {
+    let server = tiny_http::Server::http(listen)
+        .map_err(|e| Error::Server(format!("cannot listen on {listen}: {e}")))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| Error::Server("not a TCP listener".into()))?;
+    Ok((server, addr))
+}
+
+/// Runs the worker pool until tiny_http's accept thread fails; returns that failure so the
+/// process exits non-zero and systemd restarts it.
+pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Result<()> {
+    let server = Arc::new(server);
+    let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
+    for (n, store) in stores.into_iter().enumerate() {
+        let mut worker = Worker {
+            app: Arc::clone(&app),
+            store,
+        };
+        let server = Arc::clone(&server);
+        let fatal = fatal_tx.clone();
+        thread::Builder::new()
+            .name(format!("worker-{n}"))
+            .spawn(move || loop {
+                match server.recv() {
+                    Ok(request) => handle(&mut worker, request),
+                    Err(e) => {
+                        let _ = fatal.send(format!("accepting connections failed: {e}"));
+                        return;
+                    }
+                }
+            })?;
+    }
+    drop(fatal_tx);
+    let reason = fatal_rx
+        .recv()
+        .unwrap_or_else(|_| "every worker thread stopped".into());
+    Err(Error::Server(reason))
+}
+
+fn handle(worker: &mut Worker, mut raw: tiny_http::Request) {
+    let max_body = worker.app.config.max_body;
+    let declared = raw.body_length().unwrap_or(0);
+    if declared > max_body {
+        let response = too_large(worker, &raw, max_body);
+        if declared > DRAIN_LIMIT {
+            refuse_huge(raw, response);
+        } else {
+            respond(raw, response);
+        }
+        return;
+    }
+    let mut body = Vec::new();
+    let read = raw
+        .as_reader()
+        .take(max_body as u64 + 1)
+        .read_to_end(&mut body);
+    if let Err(e) = read {
+        // The client went away or sent a broken chunked body: nobody is left to answer.
+        warn!("reading a request body failed: {e}");
+        respond(raw, Response::error(400, "could not read the request body"));
+        return;
+    }
+    if body.len() > max_body {
+        let response = too_large(worker, &raw, max_body);
+        respond(raw, response);
+        return;
+    }
+    let request = convert(&raw, body);
+    let response = match catch_unwind(AssertUnwindSafe(|| route(worker, &request))) {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            error!("{} {}: {e}", request.method, request.path);
+            Response::error(500, "internal error; see the relay's log")
+        }
+        Err(_) => {
+            error!("{} {}: handler panicked", request.method, request.path);
+            Response::error(500, "internal error; see the relay's log")
+        }
+    };
+    respond(raw, response);
+}
+
+fn too_large(worker: &Worker, raw: &tiny_http::Request, max_body: usize) -> Response {
+    let request = convert(raw, Vec::new());
+    webhook::log_rejection(
+        worker,
+        &request,
+        "too_large",
+        format!("body larger than {max_body} bytes"),
+    );
+    Response::error(413, &format!("body larger than {max_body} bytes"))
+        .with_header("Connection", "close")
+}
+
+/// Answers a request whose declared body is too big to drain, then leaks the connection's
+/// reader: dropping it would make tiny_http allocate the whole declared length at once.
+/// The cost is one parked tiny_http thread per such request; a reverse proxy with a body
+/// limit (see README) keeps them from ever arriving.
+fn refuse_huge(raw: tiny_http::Request, response: Response) {
+    warn!("refused a body declared larger than {DRAIN_LIMIT} bytes; connection abandoned");
+    let stream = raw.upgrade("close", to_tiny(response));
+    std::mem::forget(stream);
+}
+
+fn convert(raw: &tiny_http::Request, body: Vec<u8>) -> Request {
+    let (path, query) = match raw.url().split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (raw.url().to_string(), String::new()),
+    };
+    let headers: Vec<(String, String)> = raw
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+        .collect();
+    let client = client_address(raw.remote_addr(), &headers);
+    Request {
+        method: raw.method().as_str().to_ascii_uppercase(),
+        path,
+        query,
+        headers,
+        body,
+        client,
+    }
+}
+
+/// Behind a reverse proxy on the same machine every peer is 127.0.0.1; the proxy's
+/// X-Forwarded-For names the real client. From any other peer the header is not trusted.
+fn client_address(peer: Option<&SocketAddr>, headers: &[(String, String)]) -> Option<String> {
+    let peer = peer?;
+    if peer.ip().is_loopback() {
+        let forwarded = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("X-Forwarded-For"))
+            .and_then(|(_, v)| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        if let Some(client) = forwarded {
+            return Some(client.chars().take(64).collect());
+        }
+    }
+    Some(peer.ip().to_string())
+}
+
+fn to_tiny(response: Response) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    for (name, value) in response.headers {
+        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out.add_header(header);
+        }
+    }
+    out
+}
+
+fn respond(raw: tiny_http::Request, response: Response) {
+    if let Err(e) = raw.respond(to_tiny(response)) {
+        info!("could not send a response: {e}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Outbound HTTP: the one place ureq is used. Every call has explicit timeouts (ureq has
+//! none by default) and hands back the status instead of turning 4xx/5xx into errors,
+//! because callers must tell "refused" from "unreachable".
+
+use std::time::Duration;
+
+/// What came back from the far side.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why nothing came back, sorted so a person can be told what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Dns(String),
+    Refused(String),
+    Tls(String),
+    Timeout,
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Dns(e) => write!(f, "host name not found ({e})"),
+            Failure::Refused(e) => write!(f, "connection refused ({e})"),
+            Failure::Tls(e) => write!(f, "TLS failed ({e})"),
+            Failure::Timeout => write!(f, "timed out"),
+            Failure::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Largest response body read; answers we care about are small JSON.
+const MAX_REPLY: u64 = 64 * 1024;
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("chatrace-relay/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, Failure> {
+    let mut req = agent(timeout).get(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    finish(req.call())
+}
+
+pub fn post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Reply, Failure> {
+    let mut req = agent(timeout).post(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    finish(req.send(body))
+}
+
+fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, Failure> {
+    let mut response = result.map_err(classify)?;
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_REPLY)
+        .read_to_string()
+        .unwrap_or_default();
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn classify(e: ureq::Error) -> Failure {
+    match e {
+        ureq::Error::Timeout(_) => Failure::Timeout,
+        ureq::Error::HostNotFound => Failure::Dns("no such host".into()),
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => Failure::Refused(io.to_string()),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Failure::Timeout,
+            _ if io.to_string().contains("failed to lookup") => Failure::Dns(io.to_string()),
+            _ => Failure::Other(io.to_string()),
+        },
+        ureq::Error::Tls(t) => Failure::Tls(t.to_string()),
+        other => {
+            let text = other.to_string();
+            if text.to_ascii_lowercase().contains("tls") || text.contains("certificate") {
+                Failure::Tls(text)
+            } else {
+                Failure::Other(text)
+            }
+        }
+    }
+}
