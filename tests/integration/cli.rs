@@ -1,0 +1,126 @@
+//! The subcommands and the zero-config start.
+
+use std::process::Command;
+
+use crate::util::*;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .env_remove("CHATRACE_RELAY_WEBHOOK_SECRET")
+        .env_remove("CHATRACE_RELAY_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn zero_config_generates_secrets_once_and_keeps_them() {
+    let mut relay = Relay::start_with("zero-config", &[], &[]);
+    let db = relay.db.to_str().unwrap().to_string();
+    let (ok, token, _) = run(&["admin-token", "--db", &db]);
+    assert!(ok);
+    let token = token.trim().to_string();
+    assert!(token.len() >= 32, "at least 128 bits: {token}");
+    let stats = relay.request(
+        "GET",
+        "/instagram/stats",
+        &[("Authorization", &format!("Bearer {token}"))],
+        b"",
+    );
+    assert_eq!(stats.status, 200);
+    let secret: String = relay
+        .db()
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'webhook_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(secret.len() >= 32);
+    assert_ne!(secret, token);
+    assert!(
+        !relay.log().contains(&token),
+        "the admin token reached the log"
+    );
+    assert!(
+        !relay.log().contains(&secret),
+        "the webhook secret reached the log"
+    );
+
+    relay.restart();
+    let (_, token_again, _) = run(&["admin-token", "--db", &db]);
+    assert_eq!(token_again.trim(), token, "the same token after a restart");
+}
+
+#[test]
+fn send_test_posts_a_sample_and_reports_the_answer() {
+    let relay = Relay::start("send-test");
+    let url = relay.url("/instagram/webhook");
+    let (ok, out, err) = run(&["send-test", "--url", &url, "--secret", SECRET]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("HTTP 200"), "{out}");
+    assert_eq!(
+        relay.count("SELECT count(*) FROM messages WHERE is_test = 1"),
+        1
+    );
+    let (ok, out, _) = run(&["send-test", "--url", &url, "--secret", "wrong"]);
+    assert!(!ok);
+    assert!(out.contains("HTTP 401"), "{out}");
+}
+
+#[test]
+fn stats_and_export_read_the_database() {
+    let relay = Relay::start("export");
+    relay.post_webhook(
+        "application/json",
+        &fixture("chatrace-external-request.json"),
+    );
+    relay.post_webhook(
+        "application/json",
+        br#"{"contact_id":"2","text":"=cmd|' /C calc'!A0, \"quoted\"","message_id":"e2"}"#,
+    );
+    let db = relay.db.to_str().unwrap().to_string();
+
+    let (ok, out, _) = run(&["stats", "--db", &db]);
+    assert!(ok);
+    assert!(
+        out.contains("messages, total") && out.contains(" 2"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["stats", "--db", &db, "--json"]);
+    assert!(ok);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["total_messages"], 2);
+
+    let (ok, out, _) = run(&["export", "--db", &db]);
+    assert!(ok);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["text"], "Здравствуйте, сколько стоит доставка?");
+
+    let (ok, out, _) = run(&["export", "--db", &db, "--format", "csv"]);
+    assert!(ok);
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0].starts_with("id,received_at"));
+    assert!(
+        rows[2].contains("\"'=cmd|' /C calc'!A0, \"\"quoted\"\"\""),
+        "{}",
+        rows[2]
+    );
+
+    let (ok, out, _) = run(&["export", "--db", &db, "--since", "2999-01-01T00:00:00Z"]);
+    assert!(ok);
+    assert!(out.is_empty());
+    let (ok, _, err) = run(&["export", "--db", &db, "--since", "yesterday"]);
+    assert!(!ok);
+    assert!(err.contains("RFC 3339"), "{err}");
+}
