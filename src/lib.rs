@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod outbound;
 pub mod payload;
 pub mod secret;
