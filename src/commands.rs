@@ -32,8 +32,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Opens a database that must already exist: a mistyped path should say so, not quietly
+/// create an empty database and report zeros.
+fn open_existing(flag: Option<String>) -> Result<Store> {
+    let path = db_path(flag);
+    if !path.exists() {
+        return Err(Error::Config(format!(
+            "no database at {} (pass --db or set CHATRACE_RELAY_DB)",
+            path.display()
+        )));
+    }
+    Store::open(&path)
+}
+
 fn stats(args: StatsArgs) -> Result<ExitCode> {
-    let store = Store::open(&db_path(args.db))?;
+    let store = open_existing(args.db)?;
     let s = store.stats(crate::time::now_ms())?;
     let mut out = io::stdout().lock();
     if args.json {
@@ -85,7 +98,7 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
             )))
         }
     };
-    let store = Store::open(&db_path(args.db))?;
+    let store = open_existing(args.db)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     if csv {
         writeln!(out, "id,received_at,sent_at,channel,direction,contact_id,contact_name,username,text,attachments,external_id")?;
@@ -163,7 +176,7 @@ fn send_test(args: SendTestArgs) -> Result<ExitCode> {
         .or_else(|| secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"))
     {
         Some(s) => s,
-        None => Store::open(&db_path(args.db))?
+        None => open_existing(args.db)?
             .setting("webhook_secret")?
             .ok_or_else(|| {
                 Error::Config(

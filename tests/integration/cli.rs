@@ -120,6 +120,14 @@ fn stats_and_export_read_the_database() {
     let (ok, out, _) = run(&["export", "--db", &db, "--since", "2999-01-01T00:00:00Z"]);
     assert!(ok);
     assert!(out.is_empty());
+    let missing = relay.dir.join("typo.db");
+    let (ok, _, err) = run(&["stats", "--db", missing.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("no database"), "{err}");
+    assert!(
+        !missing.exists(),
+        "a mistyped path must not create a database"
+    );
     let (ok, _, err) = run(&["export", "--db", &db, "--since", "yesterday"]);
     assert!(!ok);
     assert!(err.contains("RFC 3339"), "{err}");
