@@ -86,7 +86,7 @@ impl Store {
     pub fn problems_since(&self, since_ms: i64, limit: u32) -> Result<Vec<Problem>> {
         let mut problems = self.rejections_since(since_ms, limit)?;
         problems.extend(self.flagged_since(since_ms, limit)?);
-        problems.sort_by(|a, b| b.received_at_ms.cmp(&a.received_at_ms));
+        problems.sort_by_key(|p| std::cmp::Reverse(p.received_at_ms));
         problems.truncate(limit as usize);
         Ok(problems)
     }
