@@ -97,7 +97,12 @@ fn a_fresh_relay_lists_every_row_in_order() {
         ]
     );
     let server = &rows[0];
-    assert_eq!(server["status"], "ok", "{server:#}");
+    // A nearly full disk on the test machine is the only reason for a warning here.
+    match server["status"].as_str().unwrap() {
+        "ok" => {}
+        "warn" => assert!(server["detail"].as_str().unwrap().contains("disk")),
+        other => panic!("server row {other}: {server:#}"),
+    }
     assert!(fact(server, "Durability").contains("journal_mode=wal, synchronous=2"));
     assert!(fact(server, "Free disk space").contains('%'));
     assert!(fact(server, "Database size").contains("WAL"));
