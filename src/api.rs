@@ -1,13 +1,17 @@
-//! The JSON API for the team's own software: stats, the catch-up cursor, health.
+//! The JSON API for the team's own software: stats, the catch-up cursor, health, and the
+//! setup checklist with its buttons for scripts.
 
 use serde_json::json;
 
 use crate::error::Result;
 use crate::http::{Request, Response, Worker};
+use crate::i18n::Lang;
 use crate::secret::constant_time_eq;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
+/// `POST /api/setup/<action>` runs a checklist button, e.g. `/api/setup/recheck_token`.
+pub const SETUP_ACTION_PREFIX: &str = "/api/setup/";
 
 /// The admin token as `Authorization: Bearer <token>`.
 pub fn bearer_ok(w: &Worker, req: &Request) -> bool {
@@ -82,4 +86,39 @@ pub fn healthz(w: &mut Worker) -> Response {
         Err(e) => Response::json(503, &json!({ "status": "error", "error": e.to_string() }))
             .with_header("Retry-After", "5"),
     }
+}
+
+/// `GET /api/setup`: the same checklist the page shows, as JSON.
+pub fn setup(w: &mut Worker, req: &Request) -> Result<Response> {
+    if !bearer_ok(w, req) {
+        return Ok(unauthorized());
+    }
+    let lang = request_lang(req);
+    Ok(Response::json(200, &crate::setup::checklist(w, lang)?))
+}
+
+/// `POST /api/setup/<action>`: runs a checklist button; `{"ok":true,"action":..,"message":..}`.
+pub fn setup_action(w: &mut Worker, req: &Request) -> Result<Response> {
+    if !bearer_ok(w, req) {
+        return Ok(unauthorized());
+    }
+    let name = req.path.strip_prefix(SETUP_ACTION_PREFIX).unwrap_or("");
+    let Some(action) = crate::setup::Action::from_name(name) else {
+        return Ok(Response::error(
+            404,
+            "unknown setup action; use recheck_token or send_test",
+        ));
+    };
+    let message = crate::setup::run_action(w, action, request_lang(req))?;
+    Ok(Response::json(
+        200,
+        &json!({ "ok": true, "action": action.name(), "message": message }),
+    ))
+}
+
+/// `?lang=ru` first, then Accept-Language, then English.
+fn request_lang(req: &Request) -> Lang {
+    req.query_param("lang")
+        .and_then(|code| Lang::from_code(&code))
+        .unwrap_or_else(|| Lang::from_accept_language(req.header("Accept-Language").unwrap_or("")))
 }

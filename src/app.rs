@@ -9,6 +9,7 @@ use log::info;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::probe::SelfProbe;
 use crate::secret::random_hex;
 use crate::store::Store;
 use crate::writer::Writer;
@@ -24,6 +25,8 @@ pub struct App {
     pub started_at_ms: i64,
     /// The address actually bound (the real port when started on port 0).
     pub addr: SocketAddr,
+    /// Nonces and the cached result of the public URL self-probe.
+    pub probe: SelfProbe,
 }
 
 /// Runs `serve` until the server fails.
@@ -51,6 +54,7 @@ pub fn serve(config: Config) -> Result<()> {
         writer,
         started_at_ms: crate::time::now_ms(),
         addr,
+        probe: SelfProbe::new()?,
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

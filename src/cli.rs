@@ -15,6 +15,7 @@ pub struct Cli {
 #[argh(subcommand)]
 pub enum Command {
     Serve(ServeArgs),
+    CheckToken(CheckTokenArgs),
     SendTest(SendTestArgs),
     Stats(StatsArgs),
     Export(ExportArgs),
@@ -55,6 +56,16 @@ pub struct ServeArgs {
     /// never surprises you [env CHATRACE_RELAY_MAX_DB_MB, default unlimited]
     #[argh(option)]
     pub max_db_mb: Option<u64>,
+}
+
+/// Check the Chatrace API token (from CHATRACE_TOKEN or the systemd credential
+/// chatrace_token) against the Chatrace API; exits 0 when it is accepted.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check-token")]
+pub struct CheckTokenArgs {
+    /// chatrace API base URL [env CHATRACE_API_URL, default https://api.chatrace.com]
+    #[argh(option)]
+    pub api_url: Option<String>,
 }
 
 /// Post a realistic sample webhook to a running relay and report what came back.

@@ -1,12 +1,13 @@
-//! The subcommands other than the server itself: stats, export, admin-token, send-test.
+//! The subcommands other than the server itself: stats, export, admin-token, send-test,
+//! check-token.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::app::resolve_secret;
-use crate::cli::{Cli, Command, ExportArgs, SendTestArgs, StatsArgs};
-use crate::config::{db_path, secret, Config};
+use crate::cli::{CheckTokenArgs, Cli, Command, ExportArgs, SendTestArgs, StatsArgs};
+use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::SendTest(args) => send_test(args),
+        Command::CheckToken(args) => check_token(args),
     }
 }
 
@@ -206,6 +208,31 @@ fn send_test(args: SendTestArgs) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The token check of the setup page, for a terminal. The token is never printed.
+fn check_token(args: CheckTokenArgs) -> Result<ExitCode> {
+    let lang = crate::i18n::Lang::En;
+    let api = api_url(args.api_url);
+    let timeout = api_timeout().map_err(Error::Config)?;
+    let token = secret("CHATRACE_TOKEN", "chatrace_token");
+    println!("GET {api}/accounts/tags with X-ACCESS-TOKEN");
+    let check = crate::chatrace::check_token(&api, token.as_deref(), timeout);
+    println!("{}", check.verdict(lang));
+    if !check.is_valid() {
+        println!("{}", check.advice(lang));
+    }
+    if let Some(account) = token.as_deref().and_then(crate::chatrace::account_digits) {
+        println!(
+            "account settings (if {account} is your account id): {}",
+            crate::chatrace::settings_link(account)
+        );
+    }
+    Ok(if check.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]

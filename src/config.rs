@@ -11,6 +11,8 @@ pub const DEFAULT_DB: &str = "chatrace-relay.db";
 pub const DEFAULT_API_URL: &str = "https://api.chatrace.com";
 pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,30s,2m,10m,30m,1h,2h,6h,12h";
 pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+/// Chatrace is far away and sometimes slow; tests shorten this with CHATRACE_API_TIMEOUT_MS.
+pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -30,6 +32,7 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub chatrace_token: Option<String>,
     pub chatrace_api_url: String,
+    pub chatrace_api_timeout: Duration,
 }
 
 impl Config {
@@ -86,6 +89,7 @@ impl Config {
             admin_token: secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
             chatrace_token: secret("CHATRACE_TOKEN", "chatrace_token"),
             chatrace_api_url: api_url(None),
+            chatrace_api_timeout: api_timeout()?,
         })
     }
 
@@ -116,6 +120,12 @@ pub fn api_url(flag: Option<String>) -> String {
         .unwrap_or_else(|| DEFAULT_API_URL.to_string())
         .trim_end_matches('/')
         .to_string()
+}
+
+/// How long a call to the Chatrace API may take [env CHATRACE_API_TIMEOUT_MS].
+pub fn api_timeout() -> Result<Duration, String> {
+    let ms = env_parse("CHATRACE_API_TIMEOUT_MS")?.unwrap_or(DEFAULT_API_TIMEOUT_MS);
+    Ok(Duration::from_millis(ms.max(1)))
 }
 
 /// A secret from the environment, or else from a systemd credential file

@@ -101,9 +101,12 @@ fn route(w: &mut Worker, req: &Request) -> Result<Response> {
         ("GET", "/instagram/stats") => api::stats(w, req),
         ("GET", "/api/messages") => api::messages(w, req),
         ("GET" | "HEAD", "/healthz") => Ok(api::healthz(w)),
-        (_, "/instagram/webhook" | "/instagram/stats" | "/api/messages" | "/healthz") => {
-            Ok(Response::error(405, "method not allowed").with_header("Allow", allowed(req)))
-        }
+        ("GET", "/api/setup") => api::setup(w, req),
+        ("POST", path) if path.starts_with(api::SETUP_ACTION_PREFIX) => api::setup_action(w, req),
+        (
+            _,
+            "/instagram/webhook" | "/instagram/stats" | "/api/messages" | "/api/setup" | "/healthz",
+        ) => Ok(Response::error(405, "method not allowed").with_header("Allow", allowed(req))),
         _ => Ok(webhook::not_found(w, req)),
     }
 }

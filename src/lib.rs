@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod chatrace;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod i18n;
 pub mod outbound;
 pub mod payload;
+pub mod probe;
 pub mod secret;
 pub mod setup;
 pub mod store;

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// What came back from the far side.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -21,8 +23,9 @@ impl Reply {
     }
 }
 
-/// Why nothing came back, sorted so a person can be told what to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why nothing came back, sorted so a person can be told what to fix. Serializable because
+/// the token check's verdict, which may be one, is cached in the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Failure {
     Dns(String),
     Refused(String),

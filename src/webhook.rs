@@ -75,6 +75,9 @@ pub fn receive_get(w: &mut Worker, req: &Request) -> Response {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    if let Some(nonce) = param(crate::probe::PARAM) {
+        return Response::text(200, &w.app.probe.answer(nonce));
+    }
     if let Some(mode) = param("hub.mode") {
         let token = param("hub.verify_token").unwrap_or("");
         return if mode == "subscribe"

@@ -3,6 +3,7 @@
 
 mod ingest;
 mod read;
+mod setup_facts;
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
+pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody, TargetDeliveries};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
 /// been applied. Never edit a released entry: append a new one.

@@ -1,8 +1,10 @@
 //! Integration tests: every test starts the real `chatrace-relay` binary on port 0 with its
 //! own database and talks to it over TCP, the way Chatrace and users do.
 
+mod fake_chatrace;
 mod util;
 
 mod cli;
 mod read_api;
+mod setup;
 mod webhook;

@@ -82,15 +82,20 @@ impl Relay {
             .open(self.dir.join("relay.log"))
             .unwrap();
         let mut cmd = Command::new(binary());
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--db")
+        cmd.arg("serve");
+        // A test that must know the port before start (to name it in --public-url) picks it.
+        if !self.args.iter().any(|a| a == "--listen") {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.arg("--db")
             .arg(&self.db)
             .args(&self.args)
             .env_remove("CHATRACE_RELAY_WEBHOOK_SECRET")
             .env_remove("CHATRACE_RELAY_ADMIN_TOKEN")
             .env_remove("CHATRACE_TOKEN")
+            .env_remove("CHATRACE_API_URL")
+            .env_remove("CHATRACE_RELAY_PUBLIC_URL")
+            .env_remove("CHATRACE_RELAY_FORWARD_URL")
             .env_remove("CREDENTIALS_DIRECTORY")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
