@@ -12,6 +12,7 @@ pub mod i18n;
 pub mod outbound;
 pub mod payload;
 pub mod secret;
+pub mod signature;
 pub mod store;
 pub mod time;
 pub mod webhook;
