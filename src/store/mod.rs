@@ -2,7 +2,9 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod ingest;
+mod outbox;
 mod read;
+mod replies;
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,11 +14,15 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
+pub use outbox::{Attempt, AttemptResult, DueDelivery, Requeue, TargetStatus};
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
 /// been applied. Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_forward.sql"),
+];
 
 pub struct Store {
     conn: Connection,
