@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use log::info;
 
+use crate::api::WaitSlots;
 use crate::config::Config;
 use crate::error::Result;
+use crate::forward::{Doorbell, Forwarder};
+use crate::metrics::Metrics;
 use crate::secret::random_hex;
 use crate::store::Store;
 use crate::writer::Writer;
@@ -24,6 +27,11 @@ pub struct App {
     pub started_at_ms: i64,
     /// The address actually bound (the real port when started on port 0).
     pub addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    /// Rung after a replay so the delivery threads look at the outbox at once.
+    pub forward_bell: Arc<Doorbell>,
+    /// Bounds how many `/api/messages?wait=` requests may hold a worker at once.
+    pub long_polls: WaitSlots,
 }
 
 /// Runs `serve` until the server fails.
@@ -32,6 +40,7 @@ pub fn serve(config: Config) -> Result<()> {
     let webhook_secret =
         resolve_secret(&mut store, config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = resolve_secret(&mut store, config.admin_token.clone(), "admin_token")?;
+    let forwarder = Forwarder::prepare(&config, &mut store)?;
     drop(store);
 
     let writer_store = Store::connect(&config.db)?;
@@ -39,11 +48,21 @@ pub fn serve(config: Config) -> Result<()> {
         writer_store.limit_size(max)?;
     }
     let writer = Writer::start(writer_store, config.forward_urls.clone())?;
+    let metrics = Arc::new(Metrics::default());
+    let forward_bell = Arc::new(Doorbell::default());
+    if let Some(forwarder) = forwarder {
+        forwarder.start(
+            Arc::clone(writer.newest()),
+            Arc::clone(&forward_bell),
+            Arc::clone(&metrics),
+        )?;
+    }
 
     let worker_stores = (0..config.workers)
         .map(|_| Store::connect(&config.db))
         .collect::<Result<Vec<_>>>()?;
     let (server, addr) = crate::http::bind(&config.listen)?;
+    let long_polls = WaitSlots::for_workers(config.workers);
     let app = Arc::new(App {
         config,
         webhook_secret,
@@ -51,6 +70,9 @@ pub fn serve(config: Config) -> Result<()> {
         writer,
         started_at_ms: crate::time::now_ms(),
         addr,
+        metrics,
+        forward_bell,
+        long_polls,
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

@@ -77,6 +77,27 @@ pub struct TargetStatus {
     pub last_attempt_at: Option<String>,
     /// HTTP status of the newest attempt, when one came back.
     pub last_status: Option<u16>,
+    /// False for a target that has deliveries but is no longer a `--forward-url`: nothing
+    /// sends its pending rows until it is configured again.
+    pub configured: bool,
+}
+
+impl TargetStatus {
+    /// A target with no deliveries yet.
+    pub fn empty(target: &str) -> TargetStatus {
+        TargetStatus {
+            target: target.to_string(),
+            pending: 0,
+            delivered: 0,
+            failed: 0,
+            oldest_pending_at: None,
+            oldest_pending_age_seconds: None,
+            last_error: None,
+            last_attempt_at: None,
+            last_status: None,
+            configured: true,
+        }
+    }
 }
 
 impl Store {
@@ -212,17 +233,7 @@ impl Store {
             for row in rows {
                 let (target, state, n) = row?;
                 if targets.last().is_none_or(|t| t.target != target) {
-                    targets.push(TargetStatus {
-                        target,
-                        pending: 0,
-                        delivered: 0,
-                        failed: 0,
-                        oldest_pending_at: None,
-                        oldest_pending_age_seconds: None,
-                        last_error: None,
-                        last_attempt_at: None,
-                        last_status: None,
-                    });
+                    targets.push(TargetStatus::empty(&target));
                 }
                 if let Some(t) = targets.last_mut() {
                     match state.as_str() {
