@@ -123,14 +123,17 @@ impl Forwarder {
             })?;
         let shared = Arc::new(self);
         for (n, target) in shared.targets.iter().enumerate() {
+            let store = Store::connect(&shared.db)?;
+            store.relax_outcome_durability()?;
             let mut delivery = Delivery {
-                store: Store::connect(&shared.db)?,
+                store,
                 target: target.clone(),
                 shown: display_url(target),
                 forwarder: Arc::clone(&shared),
                 bell: Arc::clone(&bell),
                 metrics: Arc::clone(&metrics),
                 rng: Jitter::seeded(n as u64),
+                client: outbound::Client::new(shared.timeout),
             };
             thread::Builder::new()
                 .name(format!("forward-{n}"))
@@ -159,6 +162,7 @@ struct Delivery {
     bell: Arc<Doorbell>,
     metrics: Arc<Metrics>,
     rng: Jitter,
+    client: outbound::Client,
 }
 
 impl Delivery {
@@ -230,7 +234,7 @@ impl Delivery {
         if let Some(sig) = &signature {
             headers.push(("webhook-signature", sig.as_str()));
         }
-        let reply = outbound::post(&self.target, &headers, &body, f.timeout);
+        let reply = self.client.post(&self.target, &headers, &body);
         let number = delivery.attempts + 1;
         let (outcome, status, error, retry_after) = match &reply {
             Ok(r) if (200..300).contains(&r.status) => {

@@ -78,6 +78,29 @@ pub fn post(
     finish(req.send(body))
 }
 
+/// A client that keeps connections open between calls: for the delivery threads, which
+/// post to the same target again and again and should not pay a TCP and TLS handshake for
+/// every message.
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(timeout: Duration) -> Client {
+        Client {
+            agent: agent(timeout),
+        }
+    }
+
+    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, Failure> {
+        let mut req = self.agent.post(url);
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        finish(req.send(body))
+    }
+}
+
 fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, Failure> {
     let mut response = result.map_err(classify)?;
     let headers = response

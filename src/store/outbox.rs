@@ -101,6 +101,15 @@ impl TargetStatus {
 }
 
 impl Store {
+    /// For a delivery thread's own connection: commits append to the WAL without waiting
+    /// for fsync, so the write lock the webhook writer needs is held for microseconds, not
+    /// a disk flush. Power loss may forget the newest outcomes; those deliveries are then
+    /// simply sent again (at-least-once), and no stored message is ever at risk.
+    pub fn relax_outcome_durability(&self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
     /// Pending deliveries to `target` due at `now_ms`, earliest first.
     pub fn due_deliveries(
         &self,
