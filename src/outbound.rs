@@ -52,6 +52,9 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
         .http_status_as_error(false)
         .max_redirects(0)
+        // Below the 5 s idle timeout of Node.js servers: a kept-alive connection is dropped by
+        // us before the far side closes it under a request.
+        .max_idle_age(Duration::from_secs(4))
         .user_agent(concat!("chatrace-relay/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
