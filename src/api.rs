@@ -1,5 +1,9 @@
-//! The JSON API for the team's own software: stats, the catch-up cursor, health, and the
-//! setup checklist with its buttons for scripts.
+//! The JSON API for the team's own software: stats, the catch-up cursor (with long-poll),
+//! health, and the setup checklist with its buttons for scripts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -12,6 +16,47 @@ const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 /// `POST /api/setup/<action>` runs a checklist button, e.g. `/api/setup/recheck_token`.
 pub const SETUP_ACTION_PREFIX: &str = "/api/setup/";
+/// Longest `wait=` a cursor request may ask for, in seconds; more is refused with 400, so a
+/// client learns the limit instead of silently waiting less than it asked.
+pub const MAX_WAIT_SECS: u64 = 30;
+/// A waiting request re-reads the cursor this often even without a signal: replies sent
+/// from the page are stored outside the writer and do not ring it.
+const WAIT_RECHECK: Duration = Duration::from_secs(1);
+
+/// Counts the workers held by long-polls. A quarter of the workers at most, and never the
+/// last one, so waiting readers cannot starve the webhook.
+pub struct WaitSlots {
+    in_use: AtomicUsize,
+    max: usize,
+}
+
+impl WaitSlots {
+    pub fn for_workers(workers: usize) -> WaitSlots {
+        let max = if workers < 2 { 0 } else { (workers / 4).max(1) };
+        WaitSlots {
+            in_use: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn take(&self) -> Option<WaitSlot<'_>> {
+        self.in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaitSlot(&self.in_use))
+    }
+}
+
+/// A taken slot; given back when the request ends, however it ends.
+struct WaitSlot<'a>(&'a AtomicUsize);
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The admin token as `Authorization: Bearer <token>`.
 pub fn bearer_ok(w: &Worker, req: &Request) -> bool {
@@ -20,7 +65,7 @@ pub fn bearer_ok(w: &Worker, req: &Request) -> bool {
         .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), w.app.admin_token.as_bytes()))
 }
 
-fn unauthorized() -> Response {
+pub fn unauthorized() -> Response {
     Response::error(
         401,
         "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
@@ -36,7 +81,9 @@ pub fn stats(w: &mut Worker, req: &Request) -> Result<Response> {
     Ok(Response::json(200, &w.store.stats(crate::time::now_ms())?))
 }
 
-/// `GET /api/messages?after=ID&limit=N`: oldest first; `next_after` is the id to pass next.
+/// `GET /api/messages?after=ID&limit=N&wait=S`: oldest first; `next_after` is the id to pass
+/// next. With `wait`, an empty answer is held up to S seconds until a newer message exists;
+/// when too many requests already wait, it answers at once with `Retry-After: 1`.
 pub fn messages(w: &mut Worker, req: &Request) -> Result<Response> {
     if !bearer_ok(w, req) {
         return Ok(unauthorized());
@@ -59,12 +106,47 @@ pub fn messages(w: &mut Worker, req: &Request) -> Result<Response> {
             ))
         }
     };
-    let messages = w.store.messages_after(after, limit)?;
+    let wait = match number_param(req, "wait", 0u64) {
+        Ok(n) if n <= MAX_WAIT_SECS => Duration::from_secs(n),
+        _ => {
+            return Ok(Response::error(
+                400,
+                &format!("wait must be between 0 and {MAX_WAIT_SECS} seconds"),
+            ))
+        }
+    };
+    let newest = Arc::clone(w.app.writer.newest());
+    // Read before querying, so a message committed in between ends the wait at once.
+    let mut seen = newest.get();
+    let mut messages = w.store.messages_after(after, limit)?;
+    let mut busy = false;
+    if messages.is_empty() && !wait.is_zero() {
+        match w.app.long_polls.take() {
+            Some(_slot) => {
+                let deadline = Instant::now() + wait;
+                while messages.is_empty() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    newest.wait_beyond(seen, left.min(WAIT_RECHECK));
+                    seen = newest.get();
+                    messages = w.store.messages_after(after, limit)?;
+                }
+            }
+            None => busy = true,
+        }
+    }
     let next_after = messages.last().map_or(after, |m| m.id);
-    Ok(Response::json(
+    let response = Response::json(
         200,
         &json!({ "messages": messages, "next_after": next_after }),
-    ))
+    );
+    Ok(if busy {
+        response.with_header("Retry-After", "1")
+    } else {
+        response
+    })
 }
 
 fn number_param<T: std::str::FromStr>(

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use log::info;
 
+use crate::api::WaitSlots;
 use crate::config::Config;
 use crate::error::Result;
+use crate::forward::{Doorbell, Forwarder};
+use crate::metrics::Metrics;
 use crate::probe::SelfProbe;
 use crate::secret::random_hex;
 use crate::store::Store;
@@ -27,6 +30,11 @@ pub struct App {
     pub addr: SocketAddr,
     /// Nonces and the cached result of the public URL self-probe.
     pub probe: SelfProbe,
+    pub metrics: Arc<Metrics>,
+    /// Rung after a replay so the delivery threads look at the outbox at once.
+    pub forward_bell: Arc<Doorbell>,
+    /// Bounds how many `/api/messages?wait=` requests may hold a worker at once.
+    pub long_polls: WaitSlots,
 }
 
 /// Runs `serve` until the server fails.
@@ -35,6 +43,7 @@ pub fn serve(config: Config) -> Result<()> {
     let webhook_secret =
         resolve_secret(&mut store, config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = resolve_secret(&mut store, config.admin_token.clone(), "admin_token")?;
+    let forwarder = Forwarder::prepare(&config, &mut store)?;
     drop(store);
 
     let writer_store = Store::connect(&config.db)?;
@@ -42,11 +51,21 @@ pub fn serve(config: Config) -> Result<()> {
         writer_store.limit_size(max)?;
     }
     let writer = Writer::start(writer_store, config.forward_urls.clone())?;
+    let metrics = Arc::new(Metrics::default());
+    let forward_bell = Arc::new(Doorbell::default());
+    if let Some(forwarder) = forwarder {
+        forwarder.start(
+            Arc::clone(writer.newest()),
+            Arc::clone(&forward_bell),
+            Arc::clone(&metrics),
+        )?;
+    }
 
     let worker_stores = (0..config.workers)
         .map(|_| Store::connect(&config.db))
         .collect::<Result<Vec<_>>>()?;
     let (server, addr) = crate::http::bind(&config.listen)?;
+    let long_polls = WaitSlots::for_workers(config.workers);
     let app = Arc::new(App {
         config,
         webhook_secret,
@@ -55,6 +74,9 @@ pub fn serve(config: Config) -> Result<()> {
         started_at_ms: crate::time::now_ms(),
         addr,
         probe: SelfProbe::new()?,
+        metrics,
+        forward_bell,
+        long_polls,
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

@@ -20,6 +20,7 @@ pub enum Command {
     Stats(StatsArgs),
     Export(ExportArgs),
     AdminToken(AdminTokenArgs),
+    Replay(ReplayArgs),
 }
 
 /// Run the relay server (webhook receiver, API and setup page).
@@ -46,6 +47,10 @@ pub struct ServeArgs {
     /// 5s,30s,2m,10m,30m,1h,2h,6h,12h]
     #[argh(option)]
     pub retry_schedule: Option<String>,
+    /// how long one forwarding attempt may take, e.g. 10s or 500ms
+    /// [env CHATRACE_RELAY_FORWARD_TIMEOUT, default 10s]
+    #[argh(option)]
+    pub forward_timeout: Option<String>,
     /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 8 per core, 8..64]
     #[argh(option)]
     pub workers: Option<usize>,
@@ -117,4 +122,23 @@ pub struct AdminTokenArgs {
     /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
     #[argh(option)]
     pub db: Option<String>,
+}
+
+/// Re-queue forwarding deliveries: one by id, the failed ones, or everything since a time.
+/// A running relay sends them within a few seconds.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "replay")]
+pub struct ReplayArgs {
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// re-queue every failed delivery (with --since: only those created since then)
+    #[argh(switch)]
+    pub failed: bool,
+    /// RFC 3339 time; alone it re-queues every delivery created since then, delivered too
+    #[argh(option)]
+    pub since: Option<String>,
+    /// re-queue the one delivery with this id
+    #[argh(option)]
+    pub id: Option<i64>,
 }

@@ -1,12 +1,12 @@
 //! The subcommands other than the server itself: stats, export, admin-token, send-test,
-//! check-token.
+//! check-token, replay.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::app::resolve_secret;
-use crate::cli::{CheckTokenArgs, Cli, Command, ExportArgs, SendTestArgs, StatsArgs};
+use crate::cli::{CheckTokenArgs, Cli, Command, ExportArgs, ReplayArgs, SendTestArgs, StatsArgs};
 use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::SendTest(args) => send_test(args),
         Command::CheckToken(args) => check_token(args),
+        Command::Replay(args) => replay(args),
     }
 }
 
@@ -45,6 +46,22 @@ fn open_existing(flag: Option<String>) -> Result<Store> {
         )));
     }
     Store::open(&path)
+}
+
+fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    let which = crate::forward::requeue_from(args.id, args.failed, args.since.as_deref())
+        .map_err(|e| Error::Config(format!("replay: {e} (--id N, --failed, --since RFC3339)")))?;
+    let store = open_existing(args.db)?;
+    let n = store.requeue(which, crate::time::now_ms())?;
+    println!("re-queued {n} deliver{}", if n == 1 { "y" } else { "ies" });
+    if n > 0 {
+        println!("a running relay sends them within a few seconds");
+    }
+    Ok(if n == 0 && args.id.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn stats(args: StatsArgs) -> Result<ExitCode> {

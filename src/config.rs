@@ -13,6 +13,7 @@ pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,30s,2m,10m,30m,1h,2h,6h,12h";
 pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
 /// Chatrace is far away and sometimes slow; tests shorten this with CHATRACE_API_TIMEOUT_MS.
 pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
+pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct Config {
     pub forward_urls: Vec<String>,
     pub forward_secret: Option<String>,
     pub retry_schedule: Vec<Duration>,
+    /// How long one forwarding attempt may take before it counts as failed.
+    pub forward_timeout: Duration,
     pub workers: usize,
     pub max_body: usize,
     pub max_db_bytes: Option<u64>,
@@ -60,6 +63,17 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_string());
         let retry_schedule =
             parse_schedule(&retry_schedule).map_err(|e| format!("--retry-schedule: {e}"))?;
+        let forward_timeout = match args
+            .forward_timeout
+            .or_else(|| env("CHATRACE_RELAY_FORWARD_TIMEOUT"))
+        {
+            None => DEFAULT_FORWARD_TIMEOUT,
+            Some(text) => match parse_duration(text.trim()) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => return Err("--forward-timeout must be more than 0".into()),
+                Err(e) => return Err(format!("--forward-timeout: {e}")),
+            },
+        };
         let workers = match args.workers.or(env_parse("CHATRACE_RELAY_WORKERS")?) {
             Some(0) => return Err("--workers must be at least 1".into()),
             Some(n) => n,
@@ -82,6 +96,7 @@ impl Config {
                 .forward_secret
                 .or_else(|| env("CHATRACE_RELAY_FORWARD_SECRET")),
             retry_schedule,
+            forward_timeout,
             workers,
             max_body,
             max_db_bytes: max_db_mb.map(|mb| mb.saturating_mul(1024 * 1024)),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::{api, webhook};
+use crate::{api, relay_api, webhook};
 
 /// Declared bodies above this are not drained when refused: tiny_http would allocate the
 /// whole remainder in one buffer when the request is dropped, and a forged Content-Length of
@@ -103,9 +103,21 @@ fn route(w: &mut Worker, req: &Request) -> Result<Response> {
         ("GET" | "HEAD", "/healthz") => Ok(api::healthz(w)),
         ("GET", "/api/setup") => api::setup(w, req),
         ("POST", path) if path.starts_with(api::SETUP_ACTION_PREFIX) => api::setup_action(w, req),
+        ("GET", "/api/deliveries") => relay_api::deliveries(w, req),
+        ("POST", "/api/deliveries/replay") => relay_api::replay(w, req),
+        ("POST", "/api/messages/reply") => relay_api::send_reply(w, req),
+        ("GET", "/metrics") => relay_api::metrics(w, req),
         (
             _,
-            "/instagram/webhook" | "/instagram/stats" | "/api/messages" | "/api/setup" | "/healthz",
+            "/instagram/webhook"
+            | "/instagram/stats"
+            | "/api/messages"
+            | "/healthz"
+            | "/api/setup"
+            | "/api/deliveries"
+            | "/api/deliveries/replay"
+            | "/api/messages/reply"
+            | "/metrics",
         ) => Ok(Response::error(405, "method not allowed").with_header("Allow", allowed(req))),
         _ => Ok(webhook::not_found(w, req)),
     }
@@ -114,6 +126,7 @@ fn route(w: &mut Worker, req: &Request) -> Result<Response> {
 fn allowed(req: &Request) -> &'static str {
     match req.path.as_str() {
         "/instagram/webhook" => "GET, HEAD, POST",
+        "/api/deliveries/replay" | "/api/messages/reply" => "POST",
         _ => "GET, HEAD",
     }
 }

@@ -55,6 +55,9 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
         .http_status_as_error(false)
         .max_redirects(0)
+        // Below the 5 s idle timeout of Node.js servers: a kept-alive connection is dropped by
+        // us before the far side closes it under a request.
+        .max_idle_age(Duration::from_secs(4))
         .user_agent(concat!("chatrace-relay/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -79,6 +82,29 @@ pub fn post(
         req = req.header(*n, *v);
     }
     finish(req.send(body))
+}
+
+/// A client that keeps connections open between calls: for the delivery threads, which
+/// post to the same target again and again and should not pay a TCP and TLS handshake for
+/// every message.
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(timeout: Duration) -> Client {
+        Client {
+            agent: agent(timeout),
+        }
+    }
+
+    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, Failure> {
+        let mut req = self.agent.post(url);
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        finish(req.send(body))
+    }
 }
 
 fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, Failure> {

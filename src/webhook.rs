@@ -48,6 +48,13 @@ fn check_secret(w: &Worker, req: &Request) -> SecretCheck {
 
 /// `POST /instagram/webhook`.
 pub fn receive(w: &mut Worker, req: &Request) -> Response {
+    let started = std::time::Instant::now();
+    let response = receive_post(w, req);
+    w.app.metrics.webhook_acked(started.elapsed());
+    response
+}
+
+fn receive_post(w: &mut Worker, req: &Request) -> Response {
     match check_secret(w, req) {
         SecretCheck::Valid => store(w, req),
         SecretCheck::Missing => unauthorized(

@@ -2,7 +2,9 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod ingest;
+mod outbox;
 mod read;
+mod replies;
 mod setup_facts;
 
 use std::path::Path;
@@ -13,12 +15,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
+pub use outbox::{Attempt, AttemptResult, DueDelivery, Requeue, TargetStatus};
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
 pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody, TargetDeliveries};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
 /// been applied. Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_forward.sql"),
+];
 
 pub struct Store {
     conn: Connection,

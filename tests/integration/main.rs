@@ -1,10 +1,15 @@
 //! Integration tests: every test starts the real `chatrace-relay` binary on port 0 with its
 //! own database and talks to it over TCP, the way Chatrace and users do.
 
+mod fake;
 mod fake_chatrace;
 mod util;
 
 mod cli;
+mod forward;
+mod long_poll;
+mod metrics;
 mod read_api;
+mod reply;
 mod setup;
 mod webhook;

@@ -1,0 +1,422 @@
+//! The forwarding outbox: due deliveries, attempt outcomes, replays and per-target status.
+//! The rows themselves are created by `ingest` in the same transaction as their message.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use super::read::{message_from_row, MESSAGE_COLUMNS};
+use super::{Message, Store};
+use crate::error::Result;
+use crate::time::format_rfc3339;
+
+/// Longest error text kept per delivery: enough to act on, too short to hoard a body.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// A delivery whose next attempt is due, with the message it carries.
+#[derive(Debug)]
+pub struct DueDelivery {
+    pub id: i64,
+    /// Attempts already made.
+    pub attempts: i64,
+    pub message: Message,
+}
+
+/// How one attempt ended, as the outbox records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    Delivered {
+        status: u16,
+    },
+    /// Try again at `next_attempt_at` (unix ms).
+    Retry {
+        status: Option<u16>,
+        error: String,
+        next_attempt_at: i64,
+    },
+    /// No more attempts: the schedule ran out or the target asked to stop.
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub delivery_id: i64,
+    /// Unix ms when the attempt ended.
+    pub at_ms: i64,
+    /// The attempt's number, 1 for the first.
+    pub number: i64,
+    pub result: AttemptResult,
+}
+
+/// Which deliveries a replay puts back in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// One delivery, whatever its state.
+    One(i64),
+    /// Every failed delivery created at or after the time (unix ms).
+    Failed { since_ms: i64 },
+    /// Every delivery created at or after the time, delivered ones included: for a
+    /// downstream that lost what it had received.
+    All { since_ms: i64 },
+}
+
+/// One forwarding target's state, for the page, the JSON API and metrics.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TargetStatus {
+    pub target: String,
+    pub pending: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub oldest_pending_at: Option<String>,
+    /// Age in seconds of the oldest pending delivery, so nobody has to do date maths.
+    pub oldest_pending_age_seconds: Option<i64>,
+    /// The newest error among deliveries not (yet) delivered: what is wrong right now.
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<String>,
+    /// HTTP status of the newest attempt, when one came back.
+    pub last_status: Option<u16>,
+    /// False for a target that has deliveries but is no longer a `--forward-url`: nothing
+    /// sends its pending rows until it is configured again.
+    pub configured: bool,
+}
+
+impl TargetStatus {
+    /// A target with no deliveries yet.
+    pub fn empty(target: &str) -> TargetStatus {
+        TargetStatus {
+            target: target.to_string(),
+            pending: 0,
+            delivered: 0,
+            failed: 0,
+            oldest_pending_at: None,
+            oldest_pending_age_seconds: None,
+            last_error: None,
+            last_attempt_at: None,
+            last_status: None,
+            configured: true,
+        }
+    }
+}
+
+impl Store {
+    /// For a delivery thread's own connection: commits append to the WAL without waiting
+    /// for fsync, so the write lock the webhook writer needs is held for microseconds, not
+    /// a disk flush. Power loss may forget the newest outcomes; those deliveries are then
+    /// simply sent again (at-least-once), and no stored message is ever at risk.
+    pub fn relax_outcome_durability(&self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
+    /// Pending deliveries to `target` due at `now_ms`, earliest first.
+    pub fn due_deliveries(
+        &self,
+        target: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, message_id, attempts FROM deliveries
+             WHERE target = ?1 AND state = 'pending' AND next_attempt_at <= ?2
+             ORDER BY next_attempt_at, id LIMIT ?3",
+        )?;
+        let rows: Vec<(i64, i64, i64)> = stmt
+            .query_map(params![target, now_ms, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut message = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+        ))?;
+        let mut due = Vec::with_capacity(rows.len());
+        for (id, message_id, attempts) in rows {
+            if let Some(message) = message
+                .query_row([message_id], message_from_row)
+                .optional()?
+            {
+                due.push(DueDelivery {
+                    id,
+                    attempts,
+                    message,
+                });
+            }
+        }
+        Ok(due)
+    }
+
+    /// When the next pending delivery to `target` falls due, if any is pending.
+    pub fn next_delivery_due(&self, target: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT min(next_attempt_at) FROM deliveries
+                 WHERE target = ?1 AND state = 'pending'",
+            )?
+            .query_row([target], |r| r.get(0))?)
+    }
+
+    /// Records attempt outcomes in one short transaction: one fsync for a whole batch.
+    pub fn record_attempts(&mut self, attempts: &[Attempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4,
+                        delivered_at = ?5, last_status = ?6,
+                        last_error = coalesce(?7, last_error), last_attempt_at = ?8
+                 WHERE id = ?1",
+            )?;
+            for a in attempts {
+                let (state, next, delivered_at, status, error) = match &a.result {
+                    AttemptResult::Delivered { status } => {
+                        ("delivered", a.at_ms, Some(a.at_ms), Some(*status), None)
+                    }
+                    AttemptResult::Retry {
+                        status,
+                        error,
+                        next_attempt_at,
+                    } => ("pending", *next_attempt_at, None, *status, Some(error)),
+                    AttemptResult::Failed { status, error } => {
+                        ("failed", a.at_ms, None, *status, Some(error))
+                    }
+                };
+                let error = error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect::<String>());
+                stmt.execute(params![
+                    a.delivery_id,
+                    state,
+                    a.number,
+                    next,
+                    delivered_at,
+                    status,
+                    error,
+                    a.at_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts deliveries back in the queue, due now, with a fresh retry schedule. Returns how
+    /// many were re-queued.
+    pub fn requeue(&self, which: Requeue, now_ms: i64) -> Result<usize> {
+        let sql = match which {
+            Requeue::One(_) => "WHERE id = ?2",
+            Requeue::Failed { .. } => "WHERE state = 'failed' AND created_at >= ?2",
+            Requeue::All { .. } => "WHERE created_at >= ?2",
+        };
+        let arg = match which {
+            Requeue::One(id) => id,
+            Requeue::Failed { since_ms } | Requeue::All { since_ms } => since_ms,
+        };
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?1,
+                        delivered_at = NULL {sql}"
+            ))?
+            .execute(params![now_ms, arg])?)
+    }
+
+    /// Every target that has deliveries, in name order.
+    pub fn target_status(&self, now_ms: i64) -> Result<Vec<TargetStatus>> {
+        let mut targets: Vec<TargetStatus> = Vec::new();
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT target, state, count(*) FROM deliveries
+                 GROUP BY target, state ORDER BY target",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (target, state, n) = row?;
+                if targets.last().is_none_or(|t| t.target != target) {
+                    targets.push(TargetStatus::empty(&target));
+                }
+                if let Some(t) = targets.last_mut() {
+                    match state.as_str() {
+                        "pending" => t.pending = n,
+                        "delivered" => t.delivered = n,
+                        _ => t.failed = n,
+                    }
+                }
+            }
+        }
+        for t in &mut targets {
+            let oldest: Option<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT min(created_at) FROM deliveries
+                     WHERE target = ?1 AND state = 'pending'",
+                )?
+                .query_row([&t.target], |r| r.get(0))?;
+            t.oldest_pending_at = oldest.map(format_rfc3339);
+            t.oldest_pending_age_seconds = oldest.map(|at| (now_ms - at).max(0) / 1000);
+            let newest: Option<(i64, Option<u16>)> = self
+                .conn
+                .prepare_cached(
+                    "SELECT last_attempt_at, last_status FROM deliveries
+                     WHERE target = ?1 AND last_attempt_at IS NOT NULL
+                     ORDER BY last_attempt_at DESC LIMIT 1",
+                )?
+                .query_row([&t.target], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            t.last_attempt_at = newest.map(|(at, _)| format_rfc3339(at));
+            t.last_status = newest.and_then(|(_, status)| status);
+            t.last_error = self
+                .conn
+                .prepare_cached(
+                    "SELECT last_error FROM deliveries
+                     WHERE target = ?1 AND state IN ('pending', 'failed')
+                       AND last_error IS NOT NULL
+                     ORDER BY last_attempt_at DESC LIMIT 1",
+                )?
+                .query_row([&t.target], |r| r.get(0))
+                .optional()?;
+        }
+        Ok(targets)
+    }
+
+    /// Stored messages by direction, test messages left out: for metrics.
+    pub fn messages_by_direction(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT direction, count(*) FROM messages WHERE is_test = 0
+             GROUP BY direction ORDER BY direction",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{Direction, NewMessage};
+    use crate::store::{IngestRequest, Write};
+
+    fn store_with_messages(n: usize, targets: &[&str]) -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "outbox-{}-{}",
+            std::process::id(),
+            crate::time::now_ms() ^ n as i64 ^ targets.len() as i64
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let mut store = Store::open(&path).unwrap();
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let requests: Vec<IngestRequest> = (0..n)
+            .map(|i| IngestRequest {
+                received_at_ms: 1_000 + i as i64,
+                method: "POST".into(),
+                path: "/instagram/webhook".into(),
+                query: String::new(),
+                remote_addr: None,
+                content_type: None,
+                headers: "[]".into(),
+                body: Vec::new(),
+                messages: vec![NewMessage {
+                    sent_at_ms: None,
+                    channel: None,
+                    direction: Direction::In,
+                    contact_id: "c".into(),
+                    contact_name: None,
+                    username: None,
+                    text: Some(format!("m{i}")),
+                    attachments: Vec::new(),
+                    external_id: Some(format!("x{i}")),
+                }],
+                flag: None,
+                is_test: false,
+            })
+            .collect();
+        let writes: Vec<Write> = requests.iter().map(Write::Ingest).collect();
+        store.write_batch(&writes, &targets).unwrap();
+        (store, path)
+    }
+
+    #[test]
+    fn attempts_move_deliveries_through_their_states() {
+        let (mut store, _) = store_with_messages(3, &["http://a", "http://b"]);
+        let due = store.due_deliveries("http://a", 5_000, 10).unwrap();
+        assert_eq!(due.len(), 3);
+        assert_eq!(due[0].message.text.as_deref(), Some("m0"));
+        assert!(store
+            .due_deliveries("http://a", 500, 10)
+            .unwrap()
+            .is_empty());
+        store
+            .record_attempts(&[
+                Attempt {
+                    delivery_id: due[0].id,
+                    at_ms: 6_000,
+                    number: 1,
+                    result: AttemptResult::Delivered { status: 200 },
+                },
+                Attempt {
+                    delivery_id: due[1].id,
+                    at_ms: 6_000,
+                    number: 1,
+                    result: AttemptResult::Retry {
+                        status: Some(503),
+                        error: "HTTP 503".into(),
+                        next_attempt_at: 9_000,
+                    },
+                },
+                Attempt {
+                    delivery_id: due[2].id,
+                    at_ms: 6_500,
+                    number: 1,
+                    result: AttemptResult::Failed {
+                        status: Some(410),
+                        error: "410 Gone".into(),
+                    },
+                },
+            ])
+            .unwrap();
+        assert_eq!(store.next_delivery_due("http://a").unwrap(), Some(9_000));
+        let status = store.target_status(11_000).unwrap();
+        assert_eq!(status.len(), 2);
+        let a = &status[0];
+        assert_eq!((a.pending, a.delivered, a.failed), (1, 1, 1));
+        assert_eq!(
+            a.oldest_pending_age_seconds,
+            Some(9),
+            "created at 1.001s, now 11s"
+        );
+        assert_eq!(a.last_error.as_deref(), Some("410 Gone"));
+        assert_eq!(a.last_status, Some(410));
+        assert_eq!(status[1].pending, 3);
+        assert_eq!(status[1].last_attempt_at, None);
+
+        assert_eq!(
+            store
+                .requeue(Requeue::Failed { since_ms: 0 }, 12_000)
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.requeue(Requeue::One(due[0].id), 12_000).unwrap(), 1);
+        assert_eq!(store.requeue(Requeue::One(999_999), 12_000).unwrap(), 0);
+        let again = store.due_deliveries("http://a", 12_000, 10).unwrap();
+        assert_eq!(again.len(), 3, "the retry at 9s is due too");
+        assert!(again.iter().all(|d| d.attempts <= 1));
+        assert_eq!(
+            store
+                .requeue(Requeue::All { since_ms: 1_002 }, 12_000)
+                .unwrap(),
+            2,
+            "one row per target for the third message"
+        );
+    }
+}
