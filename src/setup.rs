@@ -14,7 +14,7 @@ use crate::http::Worker;
 use crate::i18n::Lang;
 use crate::outbound::Failure;
 use crate::probe::{ProbeOutcome, UrlConcern};
-use crate::store::{Problem, ProblemBody, TargetDeliveries};
+use crate::store::{Problem, ProblemBody, TargetStatus};
 use crate::time::{format_rfc3339, now_ms};
 
 /// Ordered from good to bad, so the worst of several is their maximum.
@@ -920,21 +920,14 @@ fn post_sample(app: &App, url: &str, lang: Lang) -> (bool, String) {
 // ----- forwarding -----
 
 fn forwarding(w: &Worker, lang: Lang) -> Result<Check> {
-    let rows = w.store.deliveries_by_target()?;
     let now = now_ms();
     let mut status = Status::Ok;
     let mut facts = Vec::new();
-    for target in &w.app.config.forward_urls {
-        let t = rows
-            .iter()
-            .find(|r| &r.target == target)
-            .cloned()
-            .unwrap_or_else(|| TargetDeliveries {
-                target: target.clone(),
-                ..TargetDeliveries::default()
-            });
-        status = status.max(target_status(&t, now));
-        facts.extend(target_facts(&t, lang));
+    for t in crate::forward::target_status(&w.app, &w.store)? {
+        if t.configured {
+            status = status.max(target_status(&t));
+            facts.extend(target_facts(&t, now, lang));
+        }
     }
     let (title, detail) = match status {
         Status::Ok => (
@@ -976,10 +969,10 @@ fn forwarding(w: &Worker, lang: Lang) -> Result<Check> {
     })
 }
 
-fn target_status(t: &TargetDeliveries, now: i64) -> Status {
+fn target_status(t: &TargetStatus) -> Status {
     let stuck = t
-        .oldest_pending_ms
-        .is_some_and(|at| now - at > STUCK_PENDING_MS);
+        .oldest_pending_age_seconds
+        .is_some_and(|age| age * 1000 > STUCK_PENDING_MS);
     if t.failed > 0 {
         Status::Fail
     } else if stuck || (t.pending > 0 && t.last_error.is_some()) {
@@ -991,7 +984,7 @@ fn target_status(t: &TargetDeliveries, now: i64) -> Status {
     }
 }
 
-fn target_facts(t: &TargetDeliveries, lang: Lang) -> Vec<Fact> {
+fn target_facts(t: &TargetStatus, now: i64, lang: Lang) -> Vec<Fact> {
     let mut summary = format!(
         "{} {}, {} {}, {} {}",
         lang.pick("delivered", "доставлено"),
@@ -1001,7 +994,8 @@ fn target_facts(t: &TargetDeliveries, lang: Lang) -> Vec<Fact> {
         lang.pick("failed", "не доставлено"),
         t.failed
     );
-    if let Some(at) = t.oldest_pending_ms {
+    if let Some(age) = t.oldest_pending_age_seconds {
+        let at = now - age * 1000;
         summary.push_str(&format!(
             "; {} {}",
             lang.pick("oldest pending since", "старейшая в очереди с"),

@@ -17,7 +17,7 @@ use crate::error::Result;
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, Requeue, TargetStatus};
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
-pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody, TargetDeliveries};
+pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
 /// been applied. Never edit a released entry: append a new one.

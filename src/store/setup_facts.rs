@@ -1,5 +1,5 @@
 //! Reads for the setup checklist: the latest authenticated request, what went wrong since,
-//! the first real message, and the forwarding outbox per target.
+//! the first real message.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -44,18 +44,6 @@ pub struct FirstMessage {
     pub contact_id: String,
     pub contact_name: Option<String>,
     pub username: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TargetDeliveries {
-    pub target: String,
-    pub pending: i64,
-    pub delivered: i64,
-    pub failed: i64,
-    pub oldest_pending_ms: Option<i64>,
-    /// From the newest pending or failed delivery that has been tried.
-    pub last_status: Option<i64>,
-    pub last_error: Option<String>,
 }
 
 impl Store {
@@ -159,48 +147,6 @@ impl Store {
             .conn
             .prepare_cached("SELECT count(*) FROM messages WHERE is_test = 1")?
             .query_row([], |r| r.get(0))?)
-    }
-
-    /// The outbox per target. Groups every delivery row: fine for a page shown now and then.
-    pub fn deliveries_by_target(&self) -> Result<Vec<TargetDeliveries>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT target,
-                    sum(state = 'pending'), sum(state = 'delivered'), sum(state = 'failed'),
-                    min(CASE WHEN state = 'pending' THEN created_at END)
-             FROM deliveries GROUP BY target ORDER BY target",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(TargetDeliveries {
-                target: r.get(0)?,
-                pending: r.get(1)?,
-                delivered: r.get(2)?,
-                failed: r.get(3)?,
-                oldest_pending_ms: r.get(4)?,
-                last_status: None,
-                last_error: None,
-            })
-        })?;
-        let mut targets = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        for t in &mut targets {
-            if let Some((status, error)) = self.last_delivery_error(&t.target)? {
-                t.last_status = status;
-                t.last_error = error;
-            }
-        }
-        Ok(targets)
-    }
-
-    fn last_delivery_error(&self, target: &str) -> Result<Option<(Option<i64>, Option<String>)>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT last_status, last_error FROM deliveries
-                 WHERE target = ?1 AND state IN ('pending', 'failed')
-                   AND (last_error IS NOT NULL OR last_status IS NOT NULL)
-                 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([target], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fake_chatrace::{Answer, FakeServer};
+use crate::fake_chatrace::{self, Answer};
 use crate::util::*;
 
 const TOKEN: &str = "1234567.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd";
@@ -144,8 +144,8 @@ fn russian_is_chosen_by_query_or_accept_language() {
 
 #[test]
 fn a_valid_token_is_sent_only_as_x_access_token_and_cached() {
-    let chatrace = FakeServer::start(Answer::Tags(TOKEN.into()));
-    let relay = relay_with_token("token-valid", &format!("  {TOKEN}\n"), &chatrace.url);
+    let chatrace = fake_chatrace::start(Answer::Tags(TOKEN.into()));
+    let relay = relay_with_token("token-valid", &format!("  {TOKEN}\n"), &chatrace.url(""));
     let token = row(&relay, "chatrace_token");
     assert_eq!(token["status"], "ok", "{token:#}");
     assert!(fact(&token, "Result").contains("2 tags"));
@@ -155,7 +155,7 @@ fn a_valid_token_is_sent_only_as_x_access_token_and_cached() {
     );
     assert_eq!(token["actions"], serde_json::json!(["recheck_token"]));
 
-    let seen = chatrace.seen();
+    let seen = chatrace.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].url, "/accounts/tags");
     assert_eq!(seen[0].header("X-ACCESS-TOKEN"), Some(TOKEN));
@@ -165,7 +165,7 @@ fn a_valid_token_is_sent_only_as_x_access_token_and_cached() {
     }
 
     row(&relay, "chatrace_token");
-    assert_eq!(chatrace.seen().len(), 1, "the verdict is cached");
+    assert_eq!(chatrace.requests().len(), 1, "the verdict is cached");
     let cached: String = relay
         .db()
         .query_row(
@@ -182,14 +182,18 @@ fn a_valid_token_is_sent_only_as_x_access_token_and_cached() {
         .as_str()
         .unwrap()
         .contains("accepted the token"));
-    assert_eq!(chatrace.seen().len(), 2, "the button asks Chatrace again");
+    assert_eq!(
+        chatrace.requests().len(),
+        2,
+        "the button asks Chatrace again"
+    );
     assert!(!relay.log().contains(TOKEN), "the token is never logged");
 }
 
 #[test]
 fn a_rejected_token_explains_the_x_access_token_header() {
-    let chatrace = FakeServer::start(Answer::Unauthorized);
-    let relay = relay_with_token("token-rejected", TOKEN, &chatrace.url);
+    let chatrace = fake_chatrace::start(Answer::Unauthorized);
+    let relay = relay_with_token("token-rejected", TOKEN, &chatrace.url(""));
     let token = row(&relay, "chatrace_token");
     assert_eq!(token["status"], "fail");
     assert!(fact(&token, "Result").contains("401"));
@@ -201,8 +205,8 @@ fn a_rejected_token_explains_the_x_access_token_header() {
 
 #[test]
 fn an_error_in_a_200_answer_is_a_failure() {
-    let chatrace = FakeServer::start(Answer::ErrorInBody);
-    let relay = relay_with_token("token-error-200", TOKEN, &chatrace.url);
+    let chatrace = fake_chatrace::start(Answer::ErrorInBody);
+    let relay = relay_with_token("token-error-200", TOKEN, &chatrace.url(""));
     let token = row(&relay, "chatrace_token");
     assert_eq!(token["status"], "fail");
     assert!(fact(&token, "Result").contains("not part of your plan"));
@@ -210,8 +214,8 @@ fn an_error_in_a_200_answer_is_a_failure() {
 
 #[test]
 fn a_hanging_api_is_reported_unreachable_after_the_timeout() {
-    let chatrace = FakeServer::start(Answer::Hang(Duration::from_secs(5)));
-    let relay = relay_with_token("token-hang", TOKEN, &chatrace.url);
+    let chatrace = fake_chatrace::start(Answer::Hang(Duration::from_secs(5)));
+    let relay = relay_with_token("token-hang", TOKEN, &chatrace.url(""));
     let started = std::time::Instant::now();
     let token = row(&relay, "chatrace_token");
     assert!(started.elapsed() < Duration::from_secs(4));
@@ -225,12 +229,16 @@ fn a_hanging_api_is_reported_unreachable_after_the_timeout() {
 
 #[test]
 fn a_malformed_token_is_refused_without_asking_chatrace() {
-    let chatrace = FakeServer::start(Answer::Tags(TOKEN.into()));
-    let relay = relay_with_token("token-malformed", &format!("Bearer {TOKEN}"), &chatrace.url);
+    let chatrace = fake_chatrace::start(Answer::Tags(TOKEN.into()));
+    let relay = relay_with_token(
+        "token-malformed",
+        &format!("Bearer {TOKEN}"),
+        &chatrace.url(""),
+    );
     let token = row(&relay, "chatrace_token");
     assert_eq!(token["status"], "fail");
     assert!(fact(&token, "Result").contains("Bearer"));
-    assert!(chatrace.seen().is_empty());
+    assert!(chatrace.requests().is_empty());
 }
 
 #[test]
@@ -247,12 +255,12 @@ fn check_token_command_exits_by_verdict() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let valid = FakeServer::start(Answer::Tags(TOKEN.into()));
-    let (code, out) = run(&valid.url);
+    let valid = fake_chatrace::start(Answer::Tags(TOKEN.into()));
+    let (code, out) = run(&valid.url(""));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("accepted the token"), "{out}");
-    let rejected = FakeServer::start(Answer::Unauthorized);
-    let (code, out) = run(&rejected.url);
+    let rejected = fake_chatrace::start(Answer::Unauthorized);
+    let (code, out) = run(&rejected.url(""));
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("X-ACCESS-TOKEN"), "{out}");
     assert!(!out.contains(TOKEN), "the token is never printed");
@@ -294,14 +302,18 @@ fn the_probe_names_a_refused_connection() {
 
 #[test]
 fn the_probe_tells_a_foreign_server_from_the_relay() {
-    let foreign = FakeServer::start(Answer::Fixed(200, "<html>Welcome to nginx!</html>"));
-    let relay = Relay::start_with("probe-foreign", &["--public-url", &foreign.url], &secrets());
+    let foreign = fake_chatrace::start(Answer::Fixed(200, "<html>Welcome to nginx!</html>"));
+    let relay = Relay::start_with(
+        "probe-foreign",
+        &["--public-url", &foreign.url("")],
+        &secrets(),
+    );
     let row = row(&relay, "public_url");
     assert_eq!(row["status"], "fail", "{row:#}");
     let seen = fact(&row, "Self-check");
     assert!(seen.contains("something else"), "{seen}");
     assert!(seen.contains("Welcome to nginx"), "{seen}");
-    assert!(foreign.seen()[0]
+    assert!(foreign.requests()[0]
         .url
         .starts_with("/instagram/webhook?relay_probe="));
 }
@@ -420,4 +432,44 @@ fn forwarding_row_appears_only_with_a_forward_url() {
     assert_eq!(last["key"], "forwarding");
     assert_eq!(last["status"], "todo", "{last:#}");
     assert!(fact(last, "http://127.0.0.1:9/hook").contains("delivered 0"));
+}
+
+/// The row follows real deliveries: green once the app took a message, red with the app's
+/// error once a delivery ran out of retries.
+#[test]
+fn forwarding_row_turns_ok_on_delivery_and_fail_with_the_last_error() {
+    let good = crate::fake::Fake::always(200);
+    let bad = crate::fake::Fake::always(500);
+    let forward = |url: &str| {
+        Relay::start_with(
+            "setup-forwarding-live",
+            &["--forward-url", url, "--retry-schedule", "50ms"],
+            &secrets(),
+        )
+    };
+    let body = br#"{"contact_id":"f1","text":"forward me","message_id":"fw1"}"#;
+
+    let relay = forward(&good.url("/hook"));
+    assert_eq!(relay.post_webhook("application/json", body).status, 200);
+    good.wait_for(1, Duration::from_secs(10));
+    wait_for_status(&relay, "ok");
+
+    let relay = forward(&bad.url("/hook"));
+    assert_eq!(relay.post_webhook("application/json", body).status, 200);
+    bad.wait_for(2, Duration::from_secs(10));
+    let row = wait_for_status(&relay, "fail");
+    let error = fact(&row, "Last error");
+    assert!(error.contains("500"), "{row:#}");
+}
+
+fn wait_for_status(relay: &Relay, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = row(relay, "forwarding");
+        if row["status"] == status {
+            return row;
+        }
+        assert!(std::time::Instant::now() < deadline, "{row:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
