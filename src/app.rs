@@ -10,6 +10,7 @@ use log::info;
 use crate::config::Config;
 use crate::error::Result;
 use crate::secret::random_hex;
+use crate::session::Sessions;
 use crate::store::Store;
 use crate::writer::Writer;
 
@@ -24,6 +25,8 @@ pub struct App {
     pub started_at_ms: i64,
     /// The address actually bound (the real port when started on port 0).
     pub addr: SocketAddr,
+    /// Browsers signed in to the setup page.
+    pub sessions: Sessions,
 }
 
 /// Runs `serve` until the server fails.
@@ -51,6 +54,7 @@ pub fn serve(config: Config) -> Result<()> {
         writer,
         started_at_ms: crate::time::now_ms(),
         addr,
+        sessions: Sessions::default(),
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::{api, webhook};
+use crate::{api, pages, webhook};
 
 /// Declared bodies above this are not drained when refused: tiny_http would allocate the
 /// whole remainder in one buffer when the request is dropped, and a forged Content-Length of
@@ -101,6 +101,14 @@ fn route(w: &mut Worker, req: &Request) -> Result<Response> {
         ("GET", "/instagram/stats") => api::stats(w, req),
         ("GET", "/api/messages") => api::messages(w, req),
         ("GET" | "HEAD", "/healthz") => Ok(api::healthz(w)),
+        ("GET" | "HEAD", "/") => pages::dashboard(w, req),
+        ("GET" | "HEAD", "/messages") => pages::messages(w, req),
+        ("GET" | "HEAD", "/login") => pages::login_form(w, req),
+        ("POST", "/login") => pages::login(w, req),
+        ("POST", "/logout") => pages::logout(w, req),
+        ("POST", path) if path.starts_with("/setup/") => pages::setup_action(w, req),
+        ("GET" | "HEAD", "/lang") => Ok(pages::switch_lang(w, req)),
+        ("GET" | "HEAD", "/static/style.css") => Ok(pages::stylesheet()),
         (_, "/instagram/webhook" | "/instagram/stats" | "/api/messages" | "/healthz") => {
             Ok(Response::error(405, "method not allowed").with_header("Allow", allowed(req)))
         }
@@ -114,6 +122,19 @@ fn allowed(req: &Request) -> &'static str {
         _ => "GET, HEAD",
     }
 }
+
+/// Sent with every answer, pages and API alike: nothing the relay serves may run script,
+/// load from elsewhere, be framed, or be sniffed into another content type.
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+];
 
 /// Binds the listener; `listening on http://ADDR` is printed once connections are accepted.
 pub fn bind(listen: &str) -> Result<(tiny_http::Server, SocketAddr)> {
@@ -271,7 +292,10 @@ fn to_tiny(response: Response) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> 
     out
 }
 
-fn respond(raw: tiny_http::Request, response: Response) {
+fn respond(raw: tiny_http::Request, mut response: Response) {
+    for (name, value) in SECURITY_HEADERS {
+        response.headers.push((name, (*value).to_string()));
+    }
     if let Err(e) = raw.respond(to_tiny(response)) {
         info!("could not send a response: {e}");
     }

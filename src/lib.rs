@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod chart;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -10,10 +11,13 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod outbound;
+pub mod pages;
 pub mod payload;
 pub mod secret;
+pub mod session;
 pub mod setup;
 pub mod store;
 pub mod time;
+pub mod views;
 pub mod webhook;
 pub mod writer;

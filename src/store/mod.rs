@@ -2,6 +2,7 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod ingest;
+mod pages;
 mod read;
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
+pub use pages::FlaggedRequest;
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have

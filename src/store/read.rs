@@ -68,10 +68,10 @@ pub struct RejectedRequest {
     pub excerpt: String,
 }
 
-const MESSAGE_COLUMNS: &str = "id, received_at, sent_at, channel, direction, contact_id,
+pub(super) const MESSAGE_COLUMNS: &str = "id, received_at, sent_at, channel, direction, contact_id,
     contact_name, username, text, attachments, external_id, raw_request_id, is_test";
 
-fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
+pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
     let attachments: String = row.get(9)?;
     Ok(Message {
         id: row.get(0)?,
