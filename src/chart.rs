@@ -6,11 +6,27 @@ use serde::Serialize;
 use crate::i18n::Lang;
 use crate::store::ByDay;
 
-/// The SVG's user units; it scales to the width of its box.
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 220.0;
+/// Sizes in the SVG's user units. The SVG scales to the width of its box, so the page draws
+/// the chart twice, one for wide screens and one for phones, and CSS shows the one whose
+/// text comes out readable.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub width: f64,
+    pub height: f64,
+}
+
+pub const WIDE: Size = Size {
+    width: 1000.0,
+    height: 210.0,
+};
+pub const NARROW: Size = Size {
+    width: 360.0,
+    height: 200.0,
+};
+
 const LEFT: f64 = 40.0;
-const RIGHT: f64 = 8.0;
+/// Room for half of the newest day's label, which sits under the last bar.
+const RIGHT: f64 = 28.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 30.0;
 /// Share of each day's slot the bar fills; the rest is the gap between bars.
@@ -46,13 +62,15 @@ pub struct Tick {
     pub x: f64,
     pub y: f64,
     pub label: String,
+    /// SVG text-anchor.
+    pub anchor: &'static str,
 }
 
-pub fn chart(days: &[ByDay], lang: Lang) -> Chart {
+pub fn chart(days: &[ByDay], lang: Lang, size: Size) -> Chart {
     let max = days.iter().map(|d| d.count).max().unwrap_or(0);
     let top = nice_ceiling(max);
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
+    let plot_w = size.width - LEFT - RIGHT;
+    let plot_h = size.height - TOP - BOTTOM;
     let base_y = TOP + plot_h;
     let slot = plot_w / days.len().max(1) as f64;
     let label_of = |d: &ByDay| {
@@ -79,6 +97,7 @@ pub fn chart(days: &[ByDay], lang: Lang) -> Chart {
             x: LEFT - 6.0,
             y: round1(base_y - v as f64 / top as f64 * plot_h),
             label: v.to_string(),
+            anchor: "end",
         })
         .collect();
     // A label every week, counted back from today so the newest day is always labelled.
@@ -89,8 +108,9 @@ pub fn chart(days: &[ByDay], lang: Lang) -> Chart {
         .filter(|(i, _)| (last - i) % 7 == 0)
         .map(|(i, d)| Tick {
             x: round1(LEFT + (i as f64 + 0.5) * slot),
-            y: HEIGHT - 8.0,
+            y: size.height - 8.0,
             label: label_of(d),
+            anchor: "middle",
         })
         .collect();
     let total: i64 = days.iter().map(|d| d.count).sum();
@@ -103,8 +123,8 @@ pub fn chart(days: &[ByDay], lang: Lang) -> Chart {
         None => lang.t("chart_empty").to_string(),
     };
     Chart {
-        width: WIDTH,
-        height: HEIGHT,
+        width: size.width,
+        height: size.height,
         title: lang.t("chart_title").to_string(),
         desc,
         bars,
@@ -112,7 +132,7 @@ pub fn chart(days: &[ByDay], lang: Lang) -> Chart {
         x_labels,
         base_y,
         left_x: LEFT,
-        right_x: WIDTH - RIGHT,
+        right_x: size.width - RIGHT,
     }
 }
 
@@ -167,17 +187,17 @@ mod tests {
         let mut counts = vec![0; 30];
         counts[24] = 5;
         counts[29] = 2;
-        let c = chart(&days(&counts), Lang::En);
+        let c = chart(&days(&counts), Lang::En, WIDE);
         assert_eq!(c.bars.len(), 30);
         for b in &c.bars {
-            assert!(b.x >= LEFT && b.x + b.width <= WIDTH - RIGHT + 0.1);
+            assert!(b.x >= LEFT && b.x + b.width <= WIDE.width - RIGHT + 0.1);
             assert!(b.y >= TOP - 0.1 && (b.y + b.height - c.base_y).abs() < 0.2);
         }
         assert_eq!(c.bars[24].label, "25 Nov: 5");
         assert_eq!(c.x_labels.last().unwrap().label, "30 Nov");
         assert_eq!(c.desc, "7 in 30 days; busiest day 25 Nov with 5.");
         assert_eq!(
-            chart(&days(&[0; 30]), Lang::Ru).desc,
+            chart(&days(&[0; 30]), Lang::Ru, NARROW).desc,
             Lang::Ru.t("chart_empty")
         );
     }

@@ -5,7 +5,7 @@
 use log::{error, info, warn};
 use serde::Serialize;
 
-use crate::chart::{chart, Chart};
+use crate::chart::{chart, Chart, NARROW, WIDE};
 use crate::error::Result;
 use crate::http::{Request, Response, Worker};
 use crate::i18n::Lang;
@@ -299,7 +299,8 @@ struct Dashboard {
     checks: Vec<CheckView>,
     cards: Vec<Card>,
     forwarding: Vec<Card>,
-    chart: Chart,
+    chart_wide: Chart,
+    chart_narrow: Chart,
     messages: Vec<MessageRow>,
     more_messages: bool,
     flagged: Vec<FlaggedRow>,
@@ -360,7 +361,8 @@ pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
         checks,
         cards,
         forwarding,
-        chart: chart(&stats.by_day, lang),
+        chart_wide: chart(&stats.by_day, lang, WIDE),
+        chart_narrow: chart(&stats.by_day, lang, NARROW),
         messages: messages
             .into_iter()
             .map(|m| MessageRow::new(m, lang, now))
