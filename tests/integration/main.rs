@@ -3,6 +3,8 @@
 
 mod util;
 
+mod browser;
 mod cli;
+mod pages;
 mod read_api;
 mod webhook;
