@@ -645,7 +645,82 @@ fn web_url(value: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::web_url;
+    use super::*;
+
+    /// The checklist is rendered generically: every fact kind, as the other rows will use
+    /// them, including a hostile Link.
+    #[test]
+    fn every_fact_kind_renders_safely() {
+        let check = Check {
+            key: "webhook_configured",
+            status: Status::Warn,
+            title: "Paste <this>".into(),
+            detail: "detail & more".into(),
+            facts: vec![
+                Fact::new("Secret", "s3cr3t-value", FactKind::Secret),
+                Fact::new(
+                    "URL",
+                    "https://relay.example/instagram/webhook",
+                    FactKind::Code,
+                ),
+                Fact::new("Body", "{\n  \"text\": \"{{text}}\"\n}", FactKind::Code),
+                Fact::new("Docs", "https://example.com/a?b=1&c=2", FactKind::Link),
+                Fact::new("Bad", "javascript:alert(1)", FactKind::Link),
+                Fact::new("Seen", "<script>alert(1)</script>", FactKind::Excerpt),
+            ],
+            actions: vec![Action::SendTest],
+        };
+        let req = Request {
+            method: "GET".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            client: None,
+        };
+        let current = Current {
+            id: "id".into(),
+            csrf: "tok".into(),
+        };
+        let days: Vec<_> = (0..30)
+            .map(|i| crate::store::ByDay {
+                date: format!("2026-11-{:02}", i + 1),
+                count: i,
+            })
+            .collect();
+        let page = Dashboard {
+            frame: Frame::new(&req, Some(&current), "dashboard"),
+            flash: Some("<b>done</b>".into()),
+            checks: vec![CheckView::new(check, Lang::Ru)],
+            cards: Vec::new(),
+            forwarding: Vec::new(),
+            chart_wide: chart(&days, Lang::Ru, WIDE),
+            chart_narrow: chart(&days, Lang::Ru, NARROW),
+            messages: Vec::new(),
+            more_messages: false,
+            flagged: Vec::new(),
+            rejected: Vec::new(),
+        };
+        let html = views::render("dashboard.html", Lang::Ru, &page).unwrap();
+        assert!(html.contains("Paste &lt;this&gt;"));
+        assert!(html.contains("&lt;b&gt;done&lt;&#x2f;b&gt;"));
+        assert!(html.contains(r#"<span class="badge badge-warn">"#));
+        assert!(html.contains("Внимание"));
+        assert!(html.contains(
+            r#"<details class="secret"><summary>Показать</summary><code class="select-all""#
+        ));
+        assert!(html.contains(r#"<pre class="code select-all""#));
+        assert!(html.contains(
+            r#"<a href="https:&#x2f;&#x2f;example.com&#x2f;a?b=1&amp;c=2" rel="noopener noreferrer""#
+        ));
+        assert!(!html.contains(r#"href="javascript"#));
+        assert!(html.contains("<dd>javascript:alert(1)</dd>"));
+        assert!(html.contains(r#"<pre class="excerpt">&lt;script&gt;"#));
+        assert!(html.contains(r#"<form method="post" action="/setup/send_test">"#));
+        assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
+        assert!(html.contains("Отправить тестовый вебхук"));
+        assert!(!html.contains("<script"));
+    }
 
     #[test]
     fn only_web_urls_become_links() {

@@ -61,3 +61,37 @@ pub fn render(name: &str, lang: Lang, data: &impl Serialize) -> Result<String> {
         .and_then(|t| t.render(ctx))
         .map_err(|e| Error::Render(format!("{name}: {e:#}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `t.key` a template prints exists in the catalogue, so no page shows a blank
+    /// or fails for want of a translation.
+    #[test]
+    fn templates_only_use_catalogue_keys() {
+        let known: Vec<&str> = Lang::En.catalogue().map(|(k, _)| k).collect();
+        for (name, source) in TEMPLATES {
+            for (at, _) in source.match_indices("t.") {
+                // Skip "chart.title", "result.x"...: only a bare `t` is the catalogue.
+                let before = source[..at].chars().last().unwrap_or(' ');
+                if before.is_ascii_alphanumeric() || before == '_' || before == '.' {
+                    continue;
+                }
+                let key: String = source[at + 2..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(known.contains(&key.as_str()), "{name} uses unknown t.{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        let env = environment().unwrap();
+        for (name, _) in TEMPLATES {
+            env.get_template(name).unwrap();
+        }
+    }
+}
