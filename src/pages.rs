@@ -121,7 +121,11 @@ pub fn login_form(w: &mut Worker, req: &Request) -> Result<Response> {
     if w.app.sessions.current(req, now_ms()).is_some() {
         return Ok(see_other("/"));
     }
-    let token = session::new_token()?;
+    // Reusing a token the browser already holds keeps a second open tab's form valid.
+    let token = match session::cookie(req, LOGIN_COOKIE) {
+        Some(t) if session::looks_like_token(&t) => t,
+        _ => session::new_token()?,
+    };
     let lang = lang(req);
     let page = Login {
         frame: Frame::new(req, None, "login"),

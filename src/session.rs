@@ -157,6 +157,11 @@ pub fn new_token() -> std::io::Result<String> {
     random_hex(TOKEN_BYTES)
 }
 
+/// Whether a value has the shape of our tokens, so a browser's cookie can be reused.
+pub fn looks_like_token(value: &str) -> bool {
+    value.len() == TOKEN_BYTES * 2 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Whether a posted CSRF token is the expected one.
 pub fn token_matches(posted: Option<&str>, expected: &str) -> bool {
     posted.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()))

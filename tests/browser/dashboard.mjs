@@ -30,6 +30,8 @@ const browser = await chromium.launch({
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
+    // Containers often have a tiny /dev/shm; chromium crashes tabs when it fills.
+    '--disable-dev-shm-usage',
   ],
 });
 
@@ -38,6 +40,8 @@ const pageErrors = [];
 
 /** Every page opened gets the same watchers: an alert() or a script error fails the test. */
 function watch(page) {
+  // CI machines are slow and shared; the default 30 s per action is not always enough.
+  page.setDefaultTimeout(60_000);
   page.on('dialog', (d) => {
     dialogs.push(`${d.type()}: ${d.message()}`);
     d.dismiss().catch(() => {});

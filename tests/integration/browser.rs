@@ -105,12 +105,18 @@ fn dashboard_in_a_real_browser() {
         .parent()
         .unwrap_or(Path::new("target"))
         .join("screenshots");
+    // The script's output goes to a file, shown when it fails: libtest does not capture a
+    // child's output, and a pipe could fill while we wait.
+    let output_path = relay.dir.join("browser.log");
+    let output = std::fs::File::create(&output_path).expect("browser.log");
     let mut child = Command::new("node")
         .arg("dashboard.mjs")
         .current_dir(browser_dir())
         .env("RELAY_URL", relay.url(""))
         .env("RELAY_ADMIN_TOKEN", ADMIN)
         .env("SCREENSHOT_DIR", &screenshots)
+        .stdout(output.try_clone().expect("browser.log"))
+        .stderr(output)
         .spawn()
         .expect("start node");
     let deadline = Instant::now() + TIMEOUT;
@@ -121,15 +127,18 @@ fn dashboard_in_a_real_browser() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the browser test took longer than {TIMEOUT:?}");
+            let said = std::fs::read_to_string(&output_path).unwrap_or_default();
+            panic!("the browser test took longer than {TIMEOUT:?}:\n{said}");
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    let said = std::fs::read_to_string(&output_path).unwrap_or_default();
     assert!(
         status.success(),
-        "dashboard.mjs failed; relay log:\n{}",
+        "dashboard.mjs failed:\n{said}\nrelay log:\n{}",
         relay.log()
     );
+    eprintln!("{}", said.trim_end());
     for name in [
         "dashboard-en.png",
         "dashboard-ru.png",
