@@ -160,7 +160,8 @@ try {
 
   // Switch to Russian with the header's link; the choice sticks.
   await page.click('.langs a[hreflang="ru"]');
-  await page.waitForFunction(() => document.documentElement.lang === 'ru');
+  // Polls across the navigation, when there is briefly no document element at all.
+  await page.waitForFunction(() => document.documentElement?.lang === 'ru');
   assert.match(page.url(), /\/messages$/);
   await page.goto(`${base}/`);
   assert.equal(await page.getAttribute('html', 'lang'), 'ru');
