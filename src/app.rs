@@ -14,6 +14,7 @@ use crate::forward::{Doorbell, Forwarder};
 use crate::metrics::Metrics;
 use crate::probe::SelfProbe;
 use crate::secret::random_hex;
+use crate::session::Sessions;
 use crate::store::Store;
 use crate::writer::Writer;
 
@@ -35,6 +36,8 @@ pub struct App {
     pub forward_bell: Arc<Doorbell>,
     /// Bounds how many `/api/messages?wait=` requests may hold a worker at once.
     pub long_polls: WaitSlots,
+    /// Browsers signed in to the setup page.
+    pub sessions: Sessions,
 }
 
 /// Runs `serve` until the server fails.
@@ -77,6 +80,7 @@ pub fn serve(config: Config) -> Result<()> {
         metrics,
         forward_bell,
         long_polls,
+        sessions: Sessions::default(),
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

@@ -15,6 +15,8 @@ pub enum Error {
     NotStored(String),
     /// The HTTP server could not start or its accept thread died.
     Server(String),
+    /// A page template failed to render: a bug in the templates, never the user's data.
+    Render(String),
 }
 
 impl fmt::Display for Error {
@@ -26,6 +28,7 @@ impl fmt::Display for Error {
             Error::WriterStopped => write!(f, "the database writer has stopped"),
             Error::NotStored(e) => write!(f, "not stored: {e}"),
             Error::Server(e) => write!(f, "server: {e}"),
+            Error::Render(e) => write!(f, "page template: {e}"),
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::{api, relay_api, webhook};
+use crate::{api, pages, relay_api, webhook};
 
 /// Declared bodies above this are not drained when refused: tiny_http would allocate the
 /// whole remainder in one buffer when the request is dropped, and a forged Content-Length of
@@ -107,6 +107,14 @@ fn route(w: &mut Worker, req: &Request) -> Result<Response> {
         ("POST", "/api/deliveries/replay") => relay_api::replay(w, req),
         ("POST", "/api/messages/reply") => relay_api::send_reply(w, req),
         ("GET", "/metrics") => relay_api::metrics(w, req),
+        ("GET" | "HEAD", "/") => pages::dashboard(w, req),
+        ("GET" | "HEAD", "/messages") => pages::messages(w, req),
+        ("GET" | "HEAD", "/login") => pages::login_form(w, req),
+        ("POST", "/login") => pages::login(w, req),
+        ("POST", "/logout") => pages::logout(w, req),
+        ("POST", path) if path.starts_with("/setup/") => pages::setup_action(w, req),
+        ("GET" | "HEAD", "/lang") => Ok(pages::switch_lang(w, req)),
+        ("GET" | "HEAD", "/static/style.css") => Ok(pages::stylesheet()),
         (
             _,
             "/instagram/webhook"
@@ -130,6 +138,19 @@ fn allowed(req: &Request) -> &'static str {
         _ => "GET, HEAD",
     }
 }
+
+/// Sent with every answer, pages and API alike: nothing the relay serves may run script,
+/// load from elsewhere, be framed, or be sniffed into another content type.
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+];
 
 /// Binds the listener; `listening on http://ADDR` is printed once connections are accepted.
 pub fn bind(listen: &str) -> Result<(tiny_http::Server, SocketAddr)> {
@@ -287,7 +308,10 @@ fn to_tiny(response: Response) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> 
     out
 }
 
-fn respond(raw: tiny_http::Request, response: Response) {
+fn respond(raw: tiny_http::Request, mut response: Response) {
+    for (name, value) in SECURITY_HEADERS {
+        response.headers.push((name, (*value).to_string()));
+    }
     if let Err(e) = raw.respond(to_tiny(response)) {
         info!("could not send a response: {e}");
     }

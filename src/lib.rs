@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod chart;
 pub mod chatrace;
 pub mod cli;
 pub mod commands;
@@ -13,14 +14,17 @@ pub mod http;
 pub mod i18n;
 pub mod metrics;
 pub mod outbound;
+pub mod pages;
 pub mod payload;
 pub mod probe;
 pub mod relay_api;
 pub mod reply;
 pub mod secret;
+pub mod session;
 pub mod setup;
 pub mod signature;
 pub mod store;
 pub mod time;
+pub mod views;
 pub mod webhook;
 pub mod writer;

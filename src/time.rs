@@ -80,6 +80,15 @@ pub fn date_string(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// The UTC calendar and clock of an instant: (year, month 1-12, day, hour, minute), for
+/// the page's human-readable dates.
+pub fn civil_utc(ms: i64) -> (i64, i64, i64, i64, i64) {
+    let ms = ms.clamp(MIN_MS, MAX_MS);
+    let (year, month, day) = civil_from_days(day_number(ms));
+    let minutes = ms.rem_euclid(MS_PER_DAY) / 60_000;
+    (year, month, day, minutes / 60, minutes % 60)
+}
+
 /// Days since 1970-01-01 UTC; floor division so times before 1970 land on their own day.
 pub fn day_number(ms: i64) -> i64 {
     ms.div_euclid(MS_PER_DAY)
@@ -300,6 +309,13 @@ mod tests {
             1_762_992_000_000
         );
         assert_eq!(day_start_ms(-1), -MS_PER_DAY);
+    }
+
+    #[test]
+    fn civil_parts_of_an_instant() {
+        assert_eq!(civil_utc(1_763_028_902_811), (2025, 11, 13, 10, 15));
+        assert_eq!(civil_utc(-1), (1969, 12, 31, 23, 59));
+        assert_eq!(civil_utc(i64::MAX), (9999, 12, 31, 23, 59));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod ingest;
 mod outbox;
+mod pages;
 mod read;
 mod replies;
 mod setup_facts;
@@ -16,6 +17,7 @@ use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, Requeue, TargetStatus};
+pub use pages::FlaggedRequest;
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
 pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody};
 

@@ -5,10 +5,12 @@ mod fake;
 mod fake_chatrace;
 mod util;
 
+mod browser;
 mod cli;
 mod forward;
 mod long_poll;
 mod metrics;
+mod pages;
 mod read_api;
 mod reply;
 mod setup;

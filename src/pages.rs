@@ -1,0 +1,752 @@
+//! The HTML pages: sign-in, the dashboard (checklist, stats, recent messages, problem
+//! requests), the message list, the checklist's buttons and the language switch. Handlers
+//! turn store rows into plain view structs; `views` renders them.
+
+use log::{error, info, warn};
+use serde::Serialize;
+
+use crate::chart::{chart, Chart, NARROW, WIDE};
+use crate::error::Result;
+use crate::http::{Request, Response, Worker};
+use crate::i18n::Lang;
+use crate::payload::{parse_form, percent_encode};
+use crate::secret::constant_time_eq;
+use crate::session::{self, Current, COOKIE, LANG_COOKIE, LOGIN_COOKIE};
+use crate::setup::{self, Action, Check, Fact, FactKind, Status};
+use crate::store::{FlaggedRequest, Message, RejectedRequest};
+use crate::time::{now_ms, parse_rfc3339};
+use crate::views;
+
+/// Messages on the dashboard; the message page shows more per page.
+const DASHBOARD_MESSAGES: u32 = 10;
+const PAGE_MESSAGES: u32 = 50;
+const PROBLEM_ROWS: u32 = 20;
+const EXCERPT_CHARS: usize = 300;
+/// The language cookie lasts a year: it is a preference, not a secret.
+const LANG_MAX_AGE_S: i64 = 365 * 86_400;
+const LOGIN_MAX_AGE_S: i64 = 3600;
+
+/// What the frame around every page needs: the header's links and forms.
+#[derive(Serialize)]
+struct Frame {
+    signed_in: bool,
+    /// The session's CSRF token for the header's sign-out form and the page's forms.
+    csrf: String,
+    /// Which navigation link is the current page.
+    page: &'static str,
+    /// The current path and query, percent-encoded, for the language links to come back to.
+    back: String,
+}
+
+impl Frame {
+    fn new(req: &Request, current: Option<&Current>, page: &'static str) -> Frame {
+        let here = if req.query.is_empty() {
+            req.path.clone()
+        } else {
+            format!("{}?{}", req.path, req.query)
+        };
+        Frame {
+            signed_in: current.is_some(),
+            csrf: current.map(|c| c.csrf.clone()).unwrap_or_default(),
+            page,
+            back: percent_encode(&here),
+        }
+    }
+}
+
+/// The page's language: the user's choice from the switch, else the browser's preference.
+pub fn lang(req: &Request) -> Lang {
+    session::cookie(req, LANG_COOKIE)
+        .and_then(|c| Lang::from_code(&c))
+        .unwrap_or_else(|| Lang::from_accept_language(req.header("Accept-Language").unwrap_or("")))
+}
+
+fn secure_cookies(w: &Worker) -> bool {
+    w.app
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+}
+
+/// An HTML answer. Pages show secrets and messages, so no cache may keep them.
+fn html(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![
+            ("Content-Type", "text/html; charset=utf-8".into()),
+            ("Cache-Control", "no-store".into()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    Response {
+        status: 303,
+        headers: vec![
+            ("Location", location.to_string()),
+            ("Cache-Control", "no-store".into()),
+        ],
+        body: Vec::new(),
+    }
+}
+
+#[derive(Serialize)]
+struct Refused {
+    #[serde(flatten)]
+    frame: Frame,
+    message: &'static str,
+}
+
+/// 403 for a form that failed the CSRF or origin check.
+fn refused(req: &Request, current: Option<&Current>, lang: Lang) -> Result<Response> {
+    let page = Refused {
+        frame: Frame::new(req, current, ""),
+        message: lang.t("refused_csrf"),
+    };
+    Ok(html(403, views::render("refused.html", lang, &page)?))
+}
+
+#[derive(Serialize)]
+struct Login {
+    #[serde(flatten)]
+    frame: Frame,
+    login_csrf: String,
+    error: Option<&'static str>,
+}
+
+/// `GET /login`.
+pub fn login_form(w: &mut Worker, req: &Request) -> Result<Response> {
+    if w.app.sessions.current(req, now_ms()).is_some() {
+        return Ok(see_other("/"));
+    }
+    // Reusing a token the browser already holds keeps a second open tab's form valid.
+    let token = match session::cookie(req, LOGIN_COOKIE) {
+        Some(t) if session::looks_like_token(&t) => t,
+        _ => session::new_token()?,
+    };
+    let lang = lang(req);
+    let page = Login {
+        frame: Frame::new(req, None, "login"),
+        login_csrf: token.clone(),
+        error: None,
+    };
+    Ok(
+        html(200, views::render("login.html", lang, &page)?).with_header(
+            "Set-Cookie",
+            session::set_cookie(
+                LOGIN_COOKIE,
+                &token,
+                secure_cookies(w),
+                Some(LOGIN_MAX_AGE_S),
+            ),
+        ),
+    )
+}
+
+/// `POST /login`: the admin token from the form starts a session.
+pub fn login(w: &mut Worker, req: &Request) -> Result<Response> {
+    let lang = lang(req);
+    let form = parse_form(&String::from_utf8_lossy(&req.body));
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let expected = session::cookie(req, LOGIN_COOKIE).unwrap_or_default();
+    if !session::same_origin(req, w.app.config.public_url.as_deref())
+        || expected.is_empty()
+        || !session::token_matches(field("csrf"), &expected)
+    {
+        return refused(req, None, lang);
+    }
+    let client = req.client.clone().unwrap_or_else(|| "-".into());
+    let now = now_ms();
+    let again = |status: u16, error: &'static str| -> Result<Response> {
+        let page = Login {
+            frame: Frame::new(req, None, "login"),
+            login_csrf: expected.clone(),
+            error: Some(error),
+        };
+        Ok(html(status, views::render("login.html", lang, &page)?))
+    };
+    if !w.app.sessions.login_allowed(&client, now) {
+        return again(429, lang.t("login_throttled"));
+    }
+    let token = field("token").unwrap_or("").trim();
+    if !constant_time_eq(token.as_bytes(), w.app.admin_token.as_bytes()) {
+        w.app.sessions.login_failed(&client, now);
+        warn!("failed sign-in to the setup page from {client}");
+        return again(401, lang.t("login_wrong"));
+    }
+    w.app.sessions.login_succeeded(&client);
+    let current = w.app.sessions.create(now)?;
+    info!("signed in to the setup page from {client}");
+    let secure = secure_cookies(w);
+    Ok(see_other("/")
+        .with_header(
+            "Set-Cookie",
+            session::set_cookie(COOKIE, &current.id, secure, None),
+        )
+        .with_header(
+            "Set-Cookie",
+            session::set_cookie(LOGIN_COOKIE, "", secure, Some(0)),
+        ))
+}
+
+/// The signed-in session of a form post whose CSRF token and origin check out; otherwise
+/// the answer to send instead (sign in, or 403).
+fn checked_post(
+    w: &Worker,
+    req: &Request,
+    lang: Lang,
+) -> Result<std::result::Result<Current, Response>> {
+    let Some(current) = w.app.sessions.current(req, now_ms()) else {
+        return Ok(Err(see_other("/login")));
+    };
+    let form = parse_form(&String::from_utf8_lossy(&req.body));
+    let posted = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
+    if !session::same_origin(req, w.app.config.public_url.as_deref())
+        || !session::token_matches(posted, &current.csrf)
+    {
+        return refused(req, Some(&current), lang).map(Err);
+    }
+    Ok(Ok(current))
+}
+
+/// `POST /logout`.
+pub fn logout(w: &mut Worker, req: &Request) -> Result<Response> {
+    let current = match checked_post(w, req, lang(req))? {
+        Ok(ok) => ok,
+        Err(answer) => return Ok(answer),
+    };
+    w.app.sessions.remove(&current.id);
+    Ok(see_other("/login").with_header(
+        "Set-Cookie",
+        session::set_cookie(COOKIE, "", secure_cookies(w), Some(0)),
+    ))
+}
+
+/// `POST /setup/<action>`: runs one of the buttons the checklist offers right now, then
+/// goes back to the dashboard, which shows the outcome once.
+pub fn setup_action(w: &mut Worker, req: &Request) -> Result<Response> {
+    let lang = lang(req);
+    let current = match checked_post(w, req, lang)? {
+        Ok(ok) => ok,
+        Err(answer) => return Ok(answer),
+    };
+    let name = req.path.strip_prefix("/setup/").unwrap_or("");
+    // Only a button the checklist shows can be pressed, so the list of actions stays in
+    // one place (setup.rs) and a stale or forged name does nothing.
+    let offered = setup::checklist(w, lang)?
+        .into_iter()
+        .flat_map(|c| c.actions)
+        .find(|a| a.name() == name);
+    let message = match offered {
+        Some(action) => match setup::run_action(w, action, lang) {
+            Ok(sentence) => sentence,
+            Err(e) => {
+                error!("setup action {name} failed: {e}");
+                lang.t("action_failed").to_string()
+            }
+        },
+        None => lang.t("unknown_action").to_string(),
+    };
+    w.app.sessions.set_flash(&current.id, message);
+    Ok(see_other("/#setup"))
+}
+
+/// `GET /lang?to=ru&back=/messages`: remembers the choice and returns to the page. A link,
+/// so it works without script; `back` must be a path on this site (no open redirect).
+pub fn switch_lang(w: &mut Worker, req: &Request) -> Response {
+    let back = req
+        .query_param("back")
+        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .filter(|b| !b.chars().any(char::is_control))
+        .unwrap_or_else(|| "/".into());
+    let mut answer = see_other(&back);
+    if let Some(lang) = req.query_param("to").and_then(|c| Lang::from_code(&c)) {
+        let mut cookie = format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age={LANG_MAX_AGE_S}; SameSite=Lax",
+            lang.code()
+        );
+        if secure_cookies(w) {
+            cookie.push_str("; Secure");
+        }
+        answer = answer.with_header("Set-Cookie", cookie);
+    }
+    answer
+}
+
+/// `GET /static/style.css`.
+pub fn stylesheet() -> Response {
+    Response {
+        status: 200,
+        headers: vec![
+            ("Content-Type", "text/css; charset=utf-8".into()),
+            // The link carries the version, so a new release is fetched anew.
+            ("Cache-Control", "public, max-age=86400".into()),
+        ],
+        body: views::STYLESHEET.as_bytes().to_vec(),
+    }
+}
+
+#[derive(Serialize)]
+struct Dashboard {
+    #[serde(flatten)]
+    frame: Frame,
+    flash: Option<String>,
+    checks: Vec<CheckView>,
+    cards: Vec<Card>,
+    forwarding: Vec<Card>,
+    chart_wide: Chart,
+    chart_narrow: Chart,
+    messages: Vec<MessageRow>,
+    more_messages: bool,
+    flagged: Vec<FlaggedRow>,
+    rejected: Vec<RejectedRow>,
+}
+
+/// `GET /`.
+pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
+    let now = now_ms();
+    let Some(current) = w.app.sessions.current(req, now) else {
+        return Ok(see_other("/login"));
+    };
+    let lang = lang(req);
+    let checks = setup::checklist(w, lang)?
+        .into_iter()
+        .map(|c| CheckView::new(c, lang))
+        .collect();
+    let stats = w.store.stats(now)?;
+    let card = |key: &'static str, label: &str, value: i64| Card {
+        key,
+        label: lang.t(label).to_string(),
+        value: value.to_string(),
+        note: None,
+    };
+    let last = stats.last_message_at.as_deref().and_then(parse_rfc3339);
+    let cards = vec![
+        card("total", "stat_total", stats.total_messages),
+        card("today", "stat_today", stats.messages_today),
+        card("last_24h", "stat_24h", stats.messages_last_24h),
+        card("contacts", "stat_contacts", stats.unique_contacts),
+        Card {
+            key: "last_message",
+            label: lang.t("stat_last").to_string(),
+            value: last.map_or_else(|| lang.t("never").to_string(), |ms| lang.datetime(ms)),
+            note: last.map(|ms| lang.ago(now, ms)),
+        },
+        card("received", "stat_received", stats.webhooks_received),
+        card("duplicates", "stat_duplicates", stats.duplicates),
+        card("rejected", "stat_rejected", stats.webhooks_rejected),
+    ];
+    let f = &stats.forwarding;
+    let forwarding =
+        if w.app.config.forward_urls.is_empty() && f.pending + f.delivered + f.failed == 0 {
+            Vec::new()
+        } else {
+            vec![
+                card("fwd_pending", "fwd_pending", f.pending),
+                card("fwd_delivered", "fwd_delivered", f.delivered),
+                card("fwd_failed", "fwd_failed", f.failed),
+            ]
+        };
+    let (messages, more_messages) = w.store.recent_messages(0, DASHBOARD_MESSAGES)?;
+    let flagged = w.store.recent_flagged(PROBLEM_ROWS, EXCERPT_CHARS)?;
+    let rejected = w.store.recent_rejected(PROBLEM_ROWS)?;
+    let page = Dashboard {
+        frame: Frame::new(req, Some(&current), "dashboard"),
+        flash: w.app.sessions.take_flash(&current.id),
+        checks,
+        cards,
+        forwarding,
+        chart_wide: chart(&stats.by_day, lang, WIDE),
+        chart_narrow: chart(&stats.by_day, lang, NARROW),
+        messages: messages
+            .into_iter()
+            .map(|m| MessageRow::new(m, lang, now))
+            .collect(),
+        more_messages,
+        flagged: flagged
+            .into_iter()
+            .map(|f| FlaggedRow::new(f, lang))
+            .collect(),
+        rejected: rejected
+            .into_iter()
+            .map(|r| RejectedRow::new(r, lang))
+            .collect(),
+    };
+    Ok(html(200, views::render("dashboard.html", lang, &page)?))
+}
+
+#[derive(Serialize)]
+struct MessagesPage {
+    #[serde(flatten)]
+    frame: Frame,
+    messages: Vec<MessageRow>,
+    page_label: String,
+    newer: Option<u32>,
+    older: Option<u32>,
+}
+
+/// `GET /messages?page=N`: every message, newest first, 1-based pages.
+pub fn messages(w: &mut Worker, req: &Request) -> Result<Response> {
+    let now = now_ms();
+    let Some(current) = w.app.sessions.current(req, now) else {
+        return Ok(see_other("/login"));
+    };
+    let lang = lang(req);
+    let page = req
+        .query_param("page")
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .filter(|&p| p >= 1)
+        .unwrap_or(1);
+    let (messages, more) = w.store.recent_messages(page - 1, PAGE_MESSAGES)?;
+    let view = MessagesPage {
+        frame: Frame::new(req, Some(&current), "messages"),
+        messages: messages
+            .into_iter()
+            .map(|m| MessageRow::new(m, lang, now))
+            .collect(),
+        page_label: lang.t("page_n").replace("{n}", &page.to_string()),
+        newer: (page > 1).then(|| page - 1),
+        older: more.then(|| page + 1),
+    };
+    Ok(html(200, views::render("messages.html", lang, &view)?))
+}
+
+#[derive(Serialize)]
+struct Card {
+    key: &'static str,
+    label: String,
+    value: String,
+    note: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CheckView {
+    key: &'static str,
+    status: Status,
+    status_label: &'static str,
+    title: String,
+    detail: String,
+    facts: Vec<FactView>,
+    actions: Vec<ActionView>,
+}
+
+impl CheckView {
+    fn new(c: Check, lang: Lang) -> CheckView {
+        let status_key = match c.status {
+            Status::Ok => "status_ok",
+            Status::Todo => "status_todo",
+            Status::Warn => "status_warn",
+            Status::Fail => "status_fail",
+        };
+        CheckView {
+            key: c.key,
+            status: c.status,
+            status_label: lang.t(status_key),
+            title: c.title,
+            detail: c.detail,
+            facts: c.facts.into_iter().map(FactView::new).collect(),
+            actions: c
+                .actions
+                .into_iter()
+                .map(|a| ActionView::new(a, lang))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FactView {
+    label: String,
+    value: String,
+    kind: FactKind,
+    /// Set only for Link facts whose value is an http(s) URL.
+    href: Option<String>,
+    /// Long or multi-line code goes in a block, short code inline.
+    block: bool,
+}
+
+impl FactView {
+    fn new(f: Fact) -> FactView {
+        FactView {
+            href: (f.kind == FactKind::Link)
+                .then(|| web_url(&f.value))
+                .flatten(),
+            block: f.value.contains('\n') || f.value.chars().count() > 60,
+            label: f.label,
+            value: f.value,
+            kind: f.kind,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ActionView {
+    name: &'static str,
+    label: String,
+}
+
+impl ActionView {
+    fn new(a: Action, lang: Lang) -> ActionView {
+        let key = format!("action_{}", a.name());
+        ActionView {
+            name: a.name(),
+            // A new action without a catalogue entry still gets a readable button.
+            label: match lang.t(&key) {
+                k if k == key => a.name().replace('_', " "),
+                label => label.to_string(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageRow {
+    id: i64,
+    time: String,
+    ago: String,
+    name: String,
+    username: Option<String>,
+    contact_id: String,
+    channel: Option<String>,
+    direction: String,
+    direction_label: &'static str,
+    text: Option<String>,
+    attachments: Vec<AttachmentView>,
+    test: bool,
+}
+
+impl MessageRow {
+    fn new(m: Message, lang: Lang, now: i64) -> MessageRow {
+        let at = parse_rfc3339(&m.received_at);
+        MessageRow {
+            id: m.id,
+            time: at.map_or_else(|| m.received_at.clone(), |ms| lang.datetime(ms)),
+            ago: at.map(|ms| lang.ago(now, ms)).unwrap_or_default(),
+            name: m
+                .contact_name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| m.contact_id.clone()),
+            username: m.username.filter(|u| !u.trim().is_empty()),
+            contact_id: m.contact_id,
+            channel: m.channel,
+            direction_label: lang.t(if m.direction == "out" {
+                "dir_out"
+            } else {
+                "dir_in"
+            }),
+            direction: m.direction,
+            text: m.text.filter(|t| !t.is_empty()),
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentView {
+                    href: web_url(&a.url),
+                    kind: a.kind,
+                    url: a.url,
+                })
+                .collect(),
+            test: m.test,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AttachmentView {
+    kind: String,
+    url: String,
+    /// Only http(s) URLs become links; anything else (javascript:, data:...) stays text.
+    href: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FlaggedRow {
+    time: String,
+    flag: String,
+    label: String,
+    /// For unfilled variables: the fields that held them.
+    fields: Option<String>,
+    /// The parser's own words for anything else.
+    detail: Option<String>,
+    request: String,
+    excerpt: String,
+    test: bool,
+}
+
+impl FlaggedRow {
+    fn new(f: FlaggedRequest, lang: Lang) -> FlaggedRow {
+        let key = format!("flag_{}", f.flag);
+        let (fields, detail) = match f.flag_detail.split_once(": ") {
+            Some((_, rest)) if f.flag == "unfilled_placeholders" => (Some(rest.to_string()), None),
+            Some((_, rest)) => (None, Some(rest.to_string())),
+            None => (None, Some(f.flag_detail.clone()).filter(|d| !d.is_empty())),
+        };
+        FlaggedRow {
+            time: lang.datetime(f.received_at_ms),
+            label: lang.t(&key).to_string(),
+            flag: f.flag,
+            fields,
+            detail,
+            request: match f.content_type {
+                Some(ct) => format!("{} · {ct}", f.method),
+                None => f.method,
+            },
+            excerpt: f.excerpt,
+            test: f.test,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RejectedRow {
+    time: String,
+    reason: String,
+    label: String,
+    hint: Option<String>,
+    detail: Option<String>,
+    request: String,
+    client: Option<String>,
+    excerpt: String,
+}
+
+impl RejectedRow {
+    fn new(r: RejectedRequest, lang: Lang) -> RejectedRow {
+        let label_key = format!("reason_{}", r.reason);
+        let hint_key = format!("hint_{}", r.reason);
+        let label = lang.t(&label_key);
+        let known = label != label_key;
+        RejectedRow {
+            time: parse_rfc3339(&r.received_at)
+                .map_or_else(|| r.received_at.clone(), |ms| lang.datetime(ms)),
+            label: label.to_string(),
+            hint: known.then(|| lang.t(&hint_key).to_string()),
+            // The hint says it in the reader's language; the technical detail is kept for
+            // reasons where it adds something (the parser's complaint) or is all there is.
+            detail: (!known || r.reason == "malformed").then_some(r.detail),
+            request: format!("{} {}", r.method, r.path),
+            client: r.remote_addr,
+            excerpt: r.excerpt,
+            reason: r.reason,
+        }
+    }
+}
+
+/// The URL, trimmed, when it is an http(s) URL; None for javascript:, data: and the rest.
+fn web_url(value: &str) -> Option<String> {
+    let v = value.trim();
+    let lower = v.get(..8).unwrap_or(v).to_ascii_lowercase();
+    let web = lower.starts_with("http://") || lower.starts_with("https://");
+    (web && !v.chars().any(|c| c.is_control() || c.is_whitespace())).then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checklist is rendered generically: every fact kind, as the other rows will use
+    /// them, including a hostile Link.
+    #[test]
+    fn every_fact_kind_renders_safely() {
+        let check = Check {
+            key: "webhook_configured",
+            status: Status::Warn,
+            title: "Paste <this>".into(),
+            detail: "detail & more".into(),
+            facts: vec![
+                Fact::new("Secret", "s3cr3t-value", FactKind::Secret),
+                Fact::new(
+                    "URL",
+                    "https://relay.example/instagram/webhook",
+                    FactKind::Code,
+                ),
+                Fact::new("Body", "{\n  \"text\": \"{{text}}\"\n}", FactKind::Code),
+                Fact::new("Docs", "https://example.com/a?b=1&c=2", FactKind::Link),
+                Fact::new("Bad", "javascript:alert(1)", FactKind::Link),
+                Fact::new("Seen", "<script>alert(1)</script>", FactKind::Excerpt),
+            ],
+            actions: vec![Action::SendTest],
+        };
+        let req = Request {
+            method: "GET".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            client: None,
+        };
+        let current = Current {
+            id: "id".into(),
+            csrf: "tok".into(),
+        };
+        let days: Vec<_> = (0..30)
+            .map(|i| crate::store::ByDay {
+                date: format!("2026-11-{:02}", i + 1),
+                count: i,
+            })
+            .collect();
+        let page = Dashboard {
+            frame: Frame::new(&req, Some(&current), "dashboard"),
+            flash: Some("<b>done</b>".into()),
+            checks: vec![CheckView::new(check, Lang::Ru)],
+            cards: Vec::new(),
+            forwarding: Vec::new(),
+            chart_wide: chart(&days, Lang::Ru, WIDE),
+            chart_narrow: chart(&days, Lang::Ru, NARROW),
+            messages: Vec::new(),
+            more_messages: false,
+            flagged: Vec::new(),
+            rejected: Vec::new(),
+        };
+        let html = views::render("dashboard.html", Lang::Ru, &page).unwrap();
+        assert!(html.contains("Paste &lt;this&gt;"));
+        assert!(html.contains("&lt;b&gt;done&lt;&#x2f;b&gt;"));
+        assert!(html.contains(r#"<span class="badge badge-warn">"#));
+        assert!(html.contains("Внимание"));
+        assert!(html.contains(
+            r#"<details class="secret"><summary>Показать</summary><code class="select-all""#
+        ));
+        assert!(html.contains(r#"<pre class="code select-all""#));
+        assert!(html.contains(
+            r#"<a href="https:&#x2f;&#x2f;example.com&#x2f;a?b=1&amp;c=2" rel="noopener noreferrer""#
+        ));
+        assert!(!html.contains(r#"href="javascript"#));
+        assert!(html.contains("<dd>javascript:alert(1)</dd>"));
+        assert!(html.contains(r#"<pre class="excerpt">&lt;script&gt;"#));
+        assert!(html.contains(r#"<form method="post" action="/setup/send_test">"#));
+        assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
+        assert!(html.contains("Отправить тестовый вебхук"));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn only_web_urls_become_links() {
+        assert_eq!(
+            web_url(" https://cdn.example.com/a.jpg ").as_deref(),
+            Some("https://cdn.example.com/a.jpg")
+        );
+        assert_eq!(
+            web_url("HTTP://x.example/").as_deref(),
+            Some("HTTP://x.example/")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:text/html,<script>",
+            "//evil.example",
+            "https://x.example/a b",
+            "http\u{0}://x",
+            "",
+            "héllo",
+        ] {
+            assert_eq!(web_url(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Browser sign-in for the setup page: sessions with their CSRF tokens and one-shot flash
+//! messages, the failed-login throttle, cookies, and the same-origin check for forms.
+//!
+//! Sessions live in memory: one admin, a handful of browsers, and a restart simply signs
+//! everyone out, which costs a paste of the token.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::http::Request;
+use crate::secret::{constant_time_eq, random_hex};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "relay_session";
+/// The login form's double-submit cookie: there is no session yet to hold its CSRF token.
+pub const LOGIN_COOKIE: &str = "relay_login";
+/// The chosen language; not a secret, so readable by the page.
+pub const LANG_COOKIE: &str = "lang";
+
+/// 32 random bytes: session ids and CSRF tokens cannot be guessed.
+const TOKEN_BYTES: usize = 32;
+/// A session unused this long is gone.
+const IDLE_MS: i64 = 12 * 3_600_000;
+/// Even a session in constant use is renewed by signing in again after this.
+const MAX_AGE_MS: i64 = 7 * 24 * 3_600_000;
+/// More sessions than this means someone is signing in in a loop; the oldest go first.
+const MAX_SESSIONS: usize = 256;
+/// Failed sign-ins allowed per client within `FAILURE_WINDOW_MS`.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
+/// Bounds the throttle's memory when many addresses fail.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+struct Session {
+    csrf: String,
+    created_ms: i64,
+    last_seen_ms: i64,
+    flash: Option<String>,
+}
+
+/// A signed-in browser, as a request handler sees it.
+pub struct Current {
+    pub id: String,
+    pub csrf: String,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    /// Per client: failures and when the first of them happened.
+    failures: Mutex<HashMap<String, (u32, i64)>>,
+}
+
+/// A poisoned lock only means another request panicked mid-update; the maps stay usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sessions {
+    /// A fresh session: a new id every sign-in, so an id planted before sign-in is useless.
+    pub fn create(&self, now_ms: i64) -> std::io::Result<Current> {
+        let current = Current {
+            id: random_hex(TOKEN_BYTES)?,
+            csrf: random_hex(TOKEN_BYTES)?,
+        };
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| alive(s, now_ms));
+        while sessions.len() >= MAX_SESSIONS {
+            let oldest = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.last_seen_ms)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => sessions.remove(&id),
+                None => break,
+            };
+        }
+        sessions.insert(
+            current.id.clone(),
+            Session {
+                csrf: current.csrf.clone(),
+                created_ms: now_ms,
+                last_seen_ms: now_ms,
+                flash: None,
+            },
+        );
+        Ok(current)
+    }
+
+    /// The live session named by the request's cookie, marked as used now.
+    pub fn current(&self, req: &Request, now_ms: i64) -> Option<Current> {
+        let id = cookie(req, COOKIE)?;
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.get_mut(&id)?;
+        if !alive(session, now_ms) {
+            sessions.remove(&id);
+            return None;
+        }
+        session.last_seen_ms = now_ms;
+        Some(Current {
+            csrf: session.csrf.clone(),
+            id,
+        })
+    }
+
+    pub fn remove(&self, id: &str) {
+        lock(&self.sessions).remove(id);
+    }
+
+    /// Keeps a sentence to show on the next page this session loads.
+    pub fn set_flash(&self, id: &str, message: String) {
+        if let Some(session) = lock(&self.sessions).get_mut(id) {
+            session.flash = Some(message);
+        }
+    }
+
+    /// The flash sentence, once: reloading the page does not show it again.
+    pub fn take_flash(&self, id: &str) -> Option<String> {
+        lock(&self.sessions).get_mut(id)?.flash.take()
+    }
+
+    /// False once a client has failed too often recently: the token has 192 bits, so this
+    /// is about not letting a script hammer the worker pool, not about guessing.
+    pub fn login_allowed(&self, client: &str, now_ms: i64) -> bool {
+        match lock(&self.failures).get(client) {
+            Some(&(count, since)) => count < MAX_FAILURES || now_ms - since > FAILURE_WINDOW_MS,
+            None => true,
+        }
+    }
+
+    pub fn login_failed(&self, client: &str, now_ms: i64) {
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_TRACKED_CLIENTS {
+            failures.retain(|_, (_, since)| now_ms - *since <= FAILURE_WINDOW_MS);
+            if failures.len() >= MAX_TRACKED_CLIENTS {
+                return;
+            }
+        }
+        let entry = failures.entry(client.to_string()).or_insert((0, now_ms));
+        if now_ms - entry.1 > FAILURE_WINDOW_MS {
+            *entry = (0, now_ms);
+        }
+        entry.0 += 1;
+    }
+
+    pub fn login_succeeded(&self, client: &str) {
+        lock(&self.failures).remove(client);
+    }
+}
+
+fn alive(s: &Session, now_ms: i64) -> bool {
+    now_ms - s.last_seen_ms <= IDLE_MS && now_ms - s.created_ms <= MAX_AGE_MS
+}
+
+/// A fresh random token for the login form's double-submit cookie.
+pub fn new_token() -> std::io::Result<String> {
+    random_hex(TOKEN_BYTES)
+}
+
+/// Whether a value has the shape of our tokens, so a browser's cookie can be reused.
+pub fn looks_like_token(value: &str) -> bool {
+    value.len() == TOKEN_BYTES * 2 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether a posted CSRF token is the expected one.
+pub fn token_matches(posted: Option<&str>, expected: &str) -> bool {
+    posted.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()))
+}
+
+/// A cookie's value from the request's Cookie header(s).
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Cookie"))
+        .flat_map(|(_, v)| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// A Set-Cookie value. Secret cookies are HttpOnly and SameSite=Strict; `Secure` when the
+/// relay is published over https. `max_age` None makes a cookie that ends with the browser.
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+/// A form post must come from a page of this relay: when the browser names the origin
+/// (Origin, else Referer), its host must be the one the request was sent to or the public
+/// URL's. Browsers send Origin on every cross-site POST, so its absence means an old client
+/// or a script, which the CSRF token still stops.
+pub fn same_origin(req: &Request, public_url: Option<&str>) -> bool {
+    let named = match (req.header("Origin"), req.header("Referer")) {
+        (Some(origin), _) => origin,
+        (None, Some(referer)) => referer,
+        (None, None) => return true,
+    };
+    let Some(named) = origin_of(named) else {
+        return false; // "null" (sandboxed frames, some redirects) or garbage
+    };
+    let host_matches = req.header("Host").is_some_and(|host| {
+        [format!("http://{host}"), format!("https://{host}")]
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(&named))
+    });
+    host_matches
+        || public_url
+            .and_then(origin_of)
+            .is_some_and(|p| p.eq_ignore_ascii_case(&named))
+}
+
+/// `scheme://host[:port]` of a URL, or None when it is not an http(s) URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "POST".into(),
+            path: "/logout".into(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+            client: None,
+        }
+    }
+
+    #[test]
+    fn origin_must_be_this_host_or_the_public_url() {
+        let host = ("Host", "relay.example:3000");
+        assert!(same_origin(&req(&[host]), None));
+        assert!(same_origin(
+            &req(&[host, ("Origin", "http://relay.example:3000")]),
+            None
+        ));
+        assert!(same_origin(
+            &req(&[
+                host,
+                ("Referer", "https://relay.example:3000/messages?page=2")
+            ]),
+            None
+        ));
+        assert!(!same_origin(
+            &req(&[host, ("Origin", "https://evil.example")]),
+            None
+        ));
+        assert!(!same_origin(&req(&[host, ("Origin", "null")]), None));
+        assert!(!same_origin(
+            &req(&[host, ("Origin", "http://relay.example:3000@evil.example")]),
+            None
+        ));
+        let proxied = req(&[
+            ("Host", "127.0.0.1:3000"),
+            ("Origin", "https://relay.example"),
+        ]);
+        assert!(same_origin(&proxied, Some("https://relay.example")));
+        assert!(!same_origin(&proxied, None));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let r = req(&[("Cookie", "lang=ru; relay_session=abc"), ("cookie", "x=1")]);
+        assert_eq!(cookie(&r, COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&r, "x").as_deref(), Some("1"));
+        assert_eq!(cookie(&r, "missing"), None);
+    }
+
+    #[test]
+    fn sessions_expire_and_flash_shows_once() {
+        let sessions = Sessions::default();
+        let s = sessions.create(0).unwrap();
+        let r = req(&[("Cookie", &format!("{COOKIE}={}", s.id))]);
+        assert_eq!(sessions.current(&r, 1000).unwrap().csrf, s.csrf);
+        sessions.set_flash(&s.id, "done".into());
+        assert_eq!(sessions.take_flash(&s.id).as_deref(), Some("done"));
+        assert_eq!(sessions.take_flash(&s.id), None);
+        assert!(sessions.current(&r, 1000 + IDLE_MS + 1).is_none());
+        assert!(
+            sessions.current(&r, 0).is_none(),
+            "expired sessions are removed"
+        );
+    }
+
+    #[test]
+    fn repeated_failures_lock_a_client_out_for_a_while() {
+        let sessions = Sessions::default();
+        for _ in 0..MAX_FAILURES {
+            assert!(sessions.login_allowed("1.2.3.4", 0));
+            sessions.login_failed("1.2.3.4", 0);
+        }
+        assert!(!sessions.login_allowed("1.2.3.4", 1));
+        assert!(sessions.login_allowed("5.6.7.8", 1));
+        assert!(sessions.login_allowed("1.2.3.4", FAILURE_WINDOW_MS + 1));
+    }
+}

@@ -1,0 +1,203 @@
+// Drives the relay's setup page in a real Chromium: signs in through the form, checks
+// that the checklist and stats are shown, that hostile message text stayed text, switches
+// to Russian, and saves full-page screenshots.
+//
+// Env: RELAY_URL (http://127.0.0.1:PORT), RELAY_ADMIN_TOKEN, optional SCREENSHOT_DIR
+// (default ../../target/screenshots) and CHROMIUM (default /usr/bin/chromium).
+// Started by tests/integration/browser.rs, which first fills the relay with messages.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const base = process.env.RELAY_URL;
+const token = process.env.RELAY_ADMIN_TOKEN;
+assert.ok(base && token, 'set RELAY_URL and RELAY_ADMIN_TOKEN');
+const shots = process.env.SCREENSHOT_DIR || resolve(here, '../../target/screenshots');
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  // Debian's chromium in a container: no sandbox, no GPU, and nothing that phones home.
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    // Containers often have a tiny /dev/shm; chromium crashes tabs when it fills.
+    '--disable-dev-shm-usage',
+  ],
+});
+
+const dialogs = [];
+const pageErrors = [];
+
+/** Every page opened gets the same watchers: an alert() or a script error fails the test. */
+function watch(page) {
+  // CI machines are slow and shared; the default 30 s per action is not always enough.
+  page.setDefaultTimeout(60_000);
+  page.on('dialog', (d) => {
+    dialogs.push(`${d.type()}: ${d.message()}`);
+    d.dismiss().catch(() => {});
+  });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  return page;
+}
+
+/** Nothing a message carried may have become markup or run. */
+async function assertNoInjection(page, where) {
+  const found = await page.evaluate(() => ({
+    xss: typeof window.__xss,
+    scripts: document.querySelectorAll('script').length,
+    handlers: document.querySelectorAll('[onerror],[onload],[onclick],[onmouseover]').length,
+    jsLinks: [...document.querySelectorAll('a[href]')].filter((a) =>
+      a.getAttribute('href').trim().toLowerCase().startsWith('javascript:'),
+    ).length,
+    svgs: [...document.querySelectorAll('svg')].filter((s) => !s.closest('figure.chart')).length,
+  }));
+  assert.deepEqual(
+    found,
+    { xss: 'undefined', scripts: 0, handlers: 0, jsLinks: 0, svgs: 0 },
+    `injected markup on ${where}`,
+  );
+  assert.deepEqual(dialogs, [], `dialogs opened on ${where}`);
+}
+
+async function statValue(page, key) {
+  return (await page.locator(`[data-stat="${key}"] .stat-value`).innerText()).trim();
+}
+
+try {
+  const stats = await (
+    await fetch(`${base}/instagram/stats`, { headers: { Authorization: `Bearer ${token}` } })
+  ).json();
+
+  const desktop = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    locale: 'en-US',
+  });
+  const page = watch(await desktop.newPage());
+
+  // Signed out, the dashboard sends the browser to the sign-in form.
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/login$/);
+  await page.screenshot({ path: join(shots, 'login-en.png'), fullPage: true });
+
+  // A wrong token keeps the form, with an error.
+  await page.fill('#token', 'not-the-token');
+  await page.click('form.login-form button[type=submit]');
+  await page.waitForSelector('.alert-error');
+  assert.match(page.url(), /\/login$/);
+
+  await page.fill('#token', token);
+  await Promise.all([
+    page.waitForURL(`${base}/`),
+    page.click('form.login-form button[type=submit]'),
+  ]);
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+
+  // The checklist: every row has a status badge with words and a title.
+  const keys = await page.$$eval('.checks > li', (rows) => rows.map((r) => r.dataset.key));
+  assert.ok(keys.includes('server') && keys.includes('public_url'), `checklist rows: ${keys}`);
+  for (const key of keys) {
+    const row = page.locator(`#check-${key}`);
+    assert.ok((await row.locator('.badge').innerText()).trim().length > 0, `badge of ${key}`);
+    assert.ok((await row.locator('h3').innerText()).trim().length > 0, `title of ${key}`);
+  }
+  // Secrets stay folded until asked for.
+  for (const secret of await page.locator('details.secret').all()) {
+    assert.equal(await secret.getAttribute('open'), null);
+    await secret.locator('summary').click();
+    assert.notEqual(await secret.getAttribute('open'), null);
+    await secret.locator('summary').click();
+  }
+
+  // Stats match the JSON API.
+  assert.equal(await statValue(page, 'total'), String(stats.total_messages));
+  assert.equal(await statValue(page, 'contacts'), String(stats.unique_contacts));
+  assert.equal(await statValue(page, 'duplicates'), String(stats.duplicates));
+  assert.equal(await statValue(page, 'rejected'), String(stats.webhooks_rejected));
+  assert.ok(stats.total_messages > 0, 'the test posted messages');
+  assert.equal(await page.locator('figure.chart svg.chart-wide rect.bar').count(), 30);
+  assert.ok((await page.locator('figure.chart svg title').first().textContent()).length > 0);
+
+  // Messages: Cyrillic and emoji intact, hostile text shown as text.
+  const recent = await page.locator('#recent').innerText();
+  assert.ok(recent.includes('Здравствуйте, сколько стоит доставка?'), 'Cyrillic text');
+  assert.ok(recent.includes('🎉'), 'emoji');
+  assert.ok(recent.includes('<img src=x onerror="window.__xss=1">'), 'markup shown as text');
+  assert.ok(recent.includes('<script>window.__xss=1</script>'), 'script shown as text');
+  assert.ok(recent.includes('javascript:alert(1)'), 'javascript: URL shown as text');
+  const attachmentLinks = await page.$$eval('#recent td.attachments a', (as) =>
+    as.map((a) => [a.getAttribute('href'), a.getAttribute('rel')]),
+  );
+  assert.ok(attachmentLinks.length > 0, 'the Meta image attachment is a link');
+  for (const [href, rel] of attachmentLinks) {
+    assert.match(href, /^https?:\/\//);
+    assert.equal(rel, 'noopener noreferrer');
+  }
+
+  // Problem requests: the unfilled variables and the wrong secret.
+  assert.ok((await page.locator('#flagged tr[data-flag="unfilled_placeholders"]').count()) > 0);
+  assert.ok((await page.locator('#rejected tr[data-reason="bad_secret"]').count()) > 0);
+  assert.ok((await page.locator('#flagged').innerText()).includes('{{contact_id}}'));
+
+  await assertNoInjection(page, 'the dashboard');
+  await page.screenshot({ path: join(shots, 'dashboard-en.png'), fullPage: true });
+
+  // The full message list.
+  await page.click('nav.nav a[href="/messages"]');
+  await page.waitForURL(`${base}/messages`);
+  assert.ok((await page.locator('table.messages tbody tr').count()) >= 4);
+  await assertNoInjection(page, 'the message list');
+  await page.screenshot({ path: join(shots, 'messages-en.png'), fullPage: true });
+
+  // Switch to Russian with the header's link; the choice sticks.
+  await page.click('.langs a[hreflang="ru"]');
+  // Polls across the navigation, when there is briefly no document element at all.
+  await page.waitForFunction(() => document.documentElement?.lang === 'ru');
+  assert.match(page.url(), /\/messages$/);
+  await page.goto(`${base}/`);
+  assert.equal(await page.getAttribute('html', 'lang'), 'ru');
+  assert.equal((await page.locator('#setup-title').innerText()).trim(), 'Настройка');
+  assert.equal((await page.locator('#stats-title').innerText()).trim(), 'Статистика');
+  assert.ok((await page.locator('#recent').innerText()).includes('Входящее'));
+  await assertNoInjection(page, 'the Russian dashboard');
+  await page.screenshot({ path: join(shots, 'dashboard-ru.png'), fullPage: true });
+
+  // A phone, signed in with the same cookies.
+  const phone = await browser.newContext({
+    storageState: await desktop.storageState(),
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'ru-RU',
+  });
+  const phonePage = watch(await phone.newPage());
+  await phonePage.goto(`${base}/`);
+  assert.equal(await phonePage.getAttribute('html', 'lang'), 'ru');
+  const overflow = await phonePage.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  assert.ok(overflow <= 1, `the page scrolls sideways on a phone by ${overflow}px`);
+  await phonePage.screenshot({ path: join(shots, 'dashboard-phone.png'), fullPage: true });
+  await phone.close();
+
+  // Sign out: the session is gone.
+  await Promise.all([page.waitForURL(`${base}/login`), page.click('form.logout button')]);
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/login$/);
+
+  assert.deepEqual(pageErrors, [], 'script errors');
+  assert.deepEqual(dialogs, [], 'dialogs');
+  console.log(`browser test passed; screenshots in ${shots}`);
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,150 @@
+//! The setup page in a real browser: `tests/browser/dashboard.mjs` (Playwright driving
+//! Debian's chromium) signs in, checks what is shown, and saves screenshots under
+//! `target/screenshots/`. Skipped with a notice when node, the npm packages or chromium
+//! are missing, except in CI (env `CI` set), where that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// What is missing to run the browser test, if anything.
+fn missing() -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !node.is_ok_and(|s| s.success()) {
+        return Some("node is not installed".into());
+    }
+    if !browser_dir().join("node_modules/playwright-core").is_dir() {
+        return Some("tests/browser/node_modules is missing (run .ci/browser-setup.sh)".into());
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
+    if !Path::new(&chromium).exists() {
+        return Some(format!("{chromium} is missing (run .ci/browser-setup.sh)"));
+    }
+    None
+}
+
+#[test]
+fn dashboard_in_a_real_browser() {
+    if let Some(what) = missing() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "browser test cannot run in CI: {what}"
+        );
+        eprintln!("SKIPPED dashboard_in_a_real_browser: {what}");
+        return;
+    }
+    let relay = Relay::start("browser");
+    let post = |body: &[u8]| {
+        let reply = relay.post_webhook("application/json", body);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    };
+    post(&fixture("chatrace-external-request.json"));
+    post(&fixture("meta-echo-and-attachment.json"));
+    post(&fixture("unfilled-placeholders.json"));
+    post(
+        serde_json::json!({
+            "contact_id": "7001",
+            "first_name": "<script>window.__xss=1</script>",
+            "username": "\"><img src=x onerror=\"window.__xss=1\">",
+            "channel": "instagram",
+            "text": "<img src=x onerror=\"window.__xss=1\"> 🎉 <a href=\"javascript:alert(1)\">click</a>",
+            "message_id": "xss-1",
+            "attachment_url": "javascript:alert(1)",
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    post(
+        serde_json::json!({
+            "contact_id": "7002",
+            "name": "Мария Иванова",
+            "ig_username": "maria.iv",
+            "channel": "instagram",
+            "text": "Добрый день! Есть ли размер M? 👗✨",
+            "message_id": "ru-1",
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    let test = relay.request(
+        "POST",
+        "/instagram/webhook",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Webhook-Secret", SECRET),
+            ("X-Relay-Test", "1"),
+        ],
+        br#"{"contact_id":"test-contact","name":"Test Contact","text":"Test message","message_id":"t-1"}"#,
+    );
+    assert_eq!(test.status, 200);
+    relay.request(
+        "POST",
+        "/instagram/webhook",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Webhook-Secret", "wrong-secret"),
+        ],
+        br#"{"contact_id":"1","text":"<script>alert(1)</script>"}"#,
+    );
+    relay.wait_count("SELECT count(*) FROM rejected", 1);
+
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new("target"))
+        .join("screenshots");
+    // The script's output goes to a file, shown when it fails: libtest does not capture a
+    // child's output, and a pipe could fill while we wait.
+    let output_path = relay.dir.join("browser.log");
+    let output = std::fs::File::create(&output_path).expect("browser.log");
+    let mut child = Command::new("node")
+        .arg("dashboard.mjs")
+        .current_dir(browser_dir())
+        .env("RELAY_URL", relay.url(""))
+        .env("RELAY_ADMIN_TOKEN", ADMIN)
+        .env("SCREENSHOT_DIR", &screenshots)
+        .stdout(output.try_clone().expect("browser.log"))
+        .stderr(output)
+        .spawn()
+        .expect("start node");
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = std::fs::read_to_string(&output_path).unwrap_or_default();
+            panic!("the browser test took longer than {TIMEOUT:?}:\n{said}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said = std::fs::read_to_string(&output_path).unwrap_or_default();
+    assert!(
+        status.success(),
+        "dashboard.mjs failed:\n{said}\nrelay log:\n{}",
+        relay.log()
+    );
+    eprintln!("{}", said.trim_end());
+    for name in [
+        "dashboard-en.png",
+        "dashboard-ru.png",
+        "dashboard-phone.png",
+    ] {
+        let png = std::fs::read(screenshots.join(name)).expect(name);
+        assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+    }
+}
