@@ -4,5 +4,6 @@
 mod util;
 
 mod cli;
+mod crash;
 mod read_api;
 mod webhook;
