@@ -234,7 +234,7 @@ fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
     let dir = settings.tmp.join(&tag);
     std::fs::create_dir_all(&dir).expect("create a level's dir");
     let db = dir.join("bench.db");
-    let mut relay = start_relay(settings, &dir, &db);
+    let relay = start_relay(settings, &dir, &db);
     let addr = relay.addr;
     let mut level = run_load(addr, "full", mode, conns, settings.measure);
     level.relay = Some(relay_status(relay.child.id()));
@@ -244,8 +244,7 @@ fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
     if stored != level.requests_answered() as i64 {
         level.mismatch = Some((stored, level.requests_answered()));
     }
-    let _ = relay.child.kill();
-    let _ = relay.child.wait();
+    drop(relay);
     let _ = std::fs::remove_dir_all(&dir);
     level
 }
@@ -253,6 +252,14 @@ fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
 struct RelayProcess {
     child: Child,
     addr: SocketAddr,
+}
+
+/// Also on a panic, so an aborted run leaves no relay behind.
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start_relay(settings: &Settings, dir: &Path, db: &Path) -> RelayProcess {
