@@ -7,6 +7,7 @@ mod util;
 
 mod browser;
 mod cli;
+mod crash;
 mod forward;
 mod long_poll;
 mod metrics;

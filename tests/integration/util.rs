@@ -1,6 +1,6 @@
 //! Shared helpers: start a relay process, speak raw HTTP to it, find fixtures.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -253,17 +253,28 @@ pub fn send_raw(addr: &str, bytes: &[u8]) -> Reply {
 
 /// Reads one HTTP/1.1 response (Content-Length or chunked) from a connection.
 pub fn read_reply(reader: &mut impl BufRead) -> Reply {
+    try_read_reply(reader).unwrap_or_else(|e| panic!("reading a reply: {e}"))
+}
+
+/// `read_reply` for connections that may break mid-reply (a killed server): the failure is
+/// a value, so a load client can count it and reconnect.
+pub fn try_read_reply(reader: &mut impl BufRead) -> io::Result<Reply> {
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
     let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
+    if reader.read_line(&mut status_line)? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     let status = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         let line = line.trim_end();
         if line.is_empty() {
             break;
@@ -280,27 +291,31 @@ pub fn read_reply(reader: &mut impl BufRead) -> Reply {
     };
     let mut body = Vec::new();
     if let Some(len) = find("Content-Length") {
-        let len: usize = len.parse().unwrap();
+        let len: usize = len
+            .parse()
+            .map_err(|_| invalid(format!("bad Content-Length {len:?}")))?;
         body.resize(len, 0);
-        reader.read_exact(&mut body).unwrap();
+        reader.read_exact(&mut body)?;
     } else if find("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let mut size = String::new();
-            reader.read_line(&mut size).unwrap();
-            let size = usize::from_str_radix(size.trim(), 16).unwrap();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16)
+                .map_err(|_| invalid(format!("bad chunk size {size:?}")))?;
             let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).unwrap();
+            reader.read_exact(&mut chunk)?;
             if size == 0 {
                 break;
             }
             body.extend_from_slice(&chunk[..size]);
         }
     } else {
+        // Body until the server closes; a reset at the end still leaves what arrived.
         let _ = reader.read_to_end(&mut body);
     }
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }

@@ -1,0 +1,738 @@
+//! Throughput benchmark: webhooks per second and p50/p99/max latency for ~1 KB Chatrace
+//! JSON bodies through the relay's full path (HTTP, parse, normalise, dedup, raw request +
+//! message committed with synchronous=FULL), at 1, 8, 32 and 128 concurrent keep-alive
+//! connections and with one request per connection (how a proxy without upstream
+//! keep-alive talks to the relay). Two limits are measured in the same run with the same
+//! load generator: a no-op tiny_http server (4 workers) answering the same requests, and
+//! raw SQLite inserts of 1 KB rows (WAL, synchronous=FULL), one transaction per row and 64
+//! rows per transaction. It prints the table, the ratios and PASS/MISS against the targets.
+//!
+//! Run: `cargo bench --bench throughput` (about 2 minutes). Environment:
+//! - `BENCH_SECS` measured seconds per level (default 5; each level also warms up 1 s),
+//! - `BENCH_WORKERS` passes `--workers N` to the relay (default: the relay's own default),
+//! - `BENCH_RELAY_LOG` the relay's `RUST_LOG` (default `warn`: one info line per webhook
+//!   would otherwise be measured too),
+//! - `BENCH_CONNS` only the levels with these connection counts, e.g. `32` or `8,32`, for
+//!   quick comparisons (the targets are judged only when 32 is included).
+//!
+//! The load generator is std only: one thread per connection, request/response in a loop
+//! over a raw TcpStream. Keep-alive connections are opened one after another, each waiting
+//! for its first answer, because tiny_http 0.12 can leave a connection from a burst of new
+//! ones unread for as long as the others stay open. Any request without a good answer within
+//! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "bench-webhook-secret-0123456789abcdef";
+const BODY_BYTES: usize = 1024;
+/// A request with no answer after this long is a failure (a starved or dead connection).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+const WARM_UP: Duration = Duration::from_secs(1);
+const KEEP_ALIVE_LEVELS: [usize; 4] = [1, 8, 32, 128];
+const CONN_PER_REQUEST_LEVELS: [usize; 2] = [8, 32];
+/// The level the targets are stated for.
+const TARGET_CONNS: usize = 32;
+const NOOP_WORKERS: usize = 4;
+const RAW_BATCH: usize = 64;
+/// Failure notes printed per level; the count is always complete.
+const NOTES_SHOWN: usize = 5;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    KeepAlive,
+    ConnPerRequest,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::KeepAlive => "keep-alive",
+            Mode::ConnPerRequest => "conn/request",
+        }
+    }
+
+    /// For directory names and message_ids.
+    fn slug(self) -> &'static str {
+        match self {
+            Mode::KeepAlive => "keep-alive",
+            Mode::ConnPerRequest => "per-request",
+        }
+    }
+}
+
+struct Settings {
+    measure: Duration,
+    workers: Option<String>,
+    relay_log: String,
+    /// Connection counts to run; None runs every level.
+    conns: Option<Vec<usize>>,
+    tmp: PathBuf,
+}
+
+/// One level's measurement.
+struct Level {
+    target: &'static str,
+    mode: Mode,
+    conns: usize,
+    requests: usize,
+    secs: f64,
+    /// Sorted, microseconds.
+    latencies: Vec<u32>,
+    failures: usize,
+    notes: Vec<String>,
+    /// The relay's peak RSS (VmHWM, KiB) and thread count at the end of the level.
+    relay: Option<(u64, u64)>,
+    /// 200 answers during warm-up and opening, which also stored a message each.
+    answered_outside_window: usize,
+    /// Messages in the database vs. 200 answers, when they disagree.
+    mismatch: Option<(i64, usize)>,
+}
+
+impl Level {
+    fn requests_answered(&self) -> usize {
+        self.requests + self.answered_outside_window
+    }
+
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+
+    fn percentile_ms(&self, q: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank =
+            ((self.latencies.len() as f64 * q).ceil() as usize).clamp(1, self.latencies.len());
+        f64::from(self.latencies[rank - 1]) / 1000.0
+    }
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    println!("chatrace-relay throughput benchmark");
+    println!(
+        "{} cores, load generator + server + SQLite on the same cores over loopback; \
+         {} s warm-up + {} s measured per level; ~{BODY_BYTES} B JSON bodies, unique message_id each",
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        WARM_UP.as_secs(),
+        settings.measure.as_secs_f64()
+    );
+    println!(
+        "relay: {}, RUST_LOG={}; database in {}",
+        settings
+            .workers
+            .as_ref()
+            .map_or("default workers".to_string(), |w| format!("--workers {w}")),
+        settings.relay_log,
+        settings.tmp.display()
+    );
+
+    println!("before: {}", conditions());
+    // The disk is shared with whatever else runs on the machine, so the raw commit rate is
+    // taken before and after the HTTP levels; the ratio uses the higher (stricter) one.
+    let raw_secs = settings.measure.min(Duration::from_secs(3));
+    let raw_before = raw_sqlite(&settings.tmp, raw_secs);
+    let mut levels = Vec::new();
+    for (mode, conns) in plan(&settings) {
+        levels.push(bench_relay(&settings, mode, conns));
+        progress(levels.last());
+    }
+    let noop = start_noop();
+    for (mode, conns) in plan(&settings) {
+        levels.push(run_load(noop, "no-op", mode, conns, settings.measure));
+        progress(levels.last());
+    }
+    let raw_after = raw_sqlite(&settings.tmp, raw_secs);
+
+    report(&levels, [raw_before, raw_after]);
+    println!("after:  {}", conditions());
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let measure = std::env::var("BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .map_or(Duration::from_secs(5), Duration::from_secs_f64);
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("throughput");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).expect("create the benchmark's temp dir");
+        Settings {
+            measure,
+            workers: std::env::var("BENCH_WORKERS").ok(),
+            relay_log: std::env::var("BENCH_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
+            conns: std::env::var("BENCH_CONNS").ok().map(|list| {
+                list.split(',')
+                    .map(|c| c.trim().parse().expect("BENCH_CONNS: numbers like 8,32"))
+                    .collect()
+            }),
+            tmp,
+        }
+    }
+}
+
+fn plan(settings: &Settings) -> Vec<(Mode, usize)> {
+    let keep_alive = KEEP_ALIVE_LEVELS.iter().map(|&c| (Mode::KeepAlive, c));
+    let per_request = CONN_PER_REQUEST_LEVELS
+        .iter()
+        .map(|&c| (Mode::ConnPerRequest, c));
+    keep_alive
+        .chain(per_request)
+        .filter(|(_, c)| settings.conns.as_ref().is_none_or(|only| only.contains(c)))
+        .collect()
+}
+
+/// Load average and CPU/IO pressure: the benchmark shares the machine, and these say how
+/// much it had to share.
+fn conditions() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let loadavg: Vec<String> = read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .map(String::from)
+        .collect();
+    let pressure = |kind: &str| {
+        read(&format!("/proc/pressure/{kind}"))
+            .lines()
+            .find(|l| l.starts_with("some"))
+            .and_then(|l| l.split_whitespace().find(|f| f.starts_with("avg60=")))
+            .map_or("n/a".to_string(), |f| format!("{}%", &f[6..]))
+    };
+    format!(
+        "load average {}; pressure (share of the last 60 s some task waited) cpu {}, io {}",
+        loadavg.join(" "),
+        pressure("cpu"),
+        pressure("io")
+    )
+}
+
+fn progress(level: Option<&Level>) {
+    if let Some(l) = level {
+        eprintln!(
+            "  {} {} c={}: {:.0} req/s, {} failures",
+            l.target,
+            l.mode.name(),
+            l.conns,
+            l.rate(),
+            l.failures
+        );
+    }
+}
+
+/// A fresh relay process and database per level, so each level's peak RSS is its own and
+/// no level inherits another's database size.
+fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
+    let tag = format!("{}-{conns}", mode.slug());
+    let dir = settings.tmp.join(&tag);
+    std::fs::create_dir_all(&dir).expect("create a level's dir");
+    let db = dir.join("bench.db");
+    let relay = start_relay(settings, &dir, &db);
+    let addr = relay.addr;
+    let mut level = run_load(addr, "full", mode, conns, settings.measure);
+    level.relay = Some(relay_status(relay.child.id()));
+    let stored: i64 = rusqlite::Connection::open(&db)
+        .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
+        .expect("count stored messages");
+    if stored != level.requests_answered() as i64 {
+        level.mismatch = Some((stored, level.requests_answered()));
+    }
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&dir);
+    level
+}
+
+struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// Also on a panic, so an aborted run leaves no relay behind.
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_relay(settings: &Settings, dir: &Path, db: &Path) -> RelayProcess {
+    let log = std::fs::File::create(dir.join("relay.log")).expect("create relay.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatrace-relay"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", &settings.relay_log)
+        .env_remove("CHATRACE_RELAY_FORWARD_URL")
+        .env_remove("CHATRACE_RELAY_WORKERS")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    if let Some(workers) = &settings.workers {
+        cmd.args(["--workers", workers]);
+    }
+    let mut child = cmd.spawn().expect("start chatrace-relay");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read the relay's first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| {
+            let log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
+            panic!("relay did not start: {line:?}\n{log}")
+        });
+    RelayProcess { child, addr }
+}
+
+/// Peak resident memory (KiB) and thread count of a process, from /proc.
+fn relay_status(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("Threads:"))
+}
+
+/// The upper limit for any tiny_http server on this machine: parses the same requests,
+/// reads the body, answers `{"ok":true}`, stores nothing.
+fn start_noop() -> SocketAddr {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind no-op server"));
+    let addr = server.server_addr().to_ip().expect("TCP listener");
+    for _ in 0..NOOP_WORKERS {
+        let server = Arc::clone(&server);
+        thread::spawn(move || {
+            let json = tiny_http::Header::from_bytes("Content-Type", "application/json")
+                .expect("static header");
+            while let Ok(mut request) = server.recv() {
+                let mut body = Vec::new();
+                let _ = request.as_reader().read_to_end(&mut body);
+                let response =
+                    tiny_http::Response::from_data(&b"{\"ok\":true}"[..]).with_header(json.clone());
+                let _ = request.respond(response);
+            }
+        });
+    }
+    addr
+}
+
+/// Per-level state the connection threads read: recording starts after the warm-up.
+struct Phase {
+    recording: AtomicBool,
+    stop: AtomicBool,
+}
+
+#[derive(Default)]
+struct ConnStats {
+    latencies: Vec<u32>,
+    /// Every 200 `"ok":true`, warm-up included: each stored exactly one message.
+    answered: usize,
+    failures: usize,
+    notes: Vec<String>,
+}
+
+fn run_load(
+    addr: SocketAddr,
+    target: &'static str,
+    mode: Mode,
+    conns: usize,
+    measure: Duration,
+) -> Level {
+    let phase = Arc::new(Phase {
+        recording: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+    });
+    let (opened_tx, opened_rx) = mpsc::channel();
+    let mut threads = Vec::with_capacity(conns);
+    for c in 0..conns {
+        let phase = Arc::clone(&phase);
+        let opened = opened_tx.clone();
+        let prefix = format!("{target}-{}-{conns}-{c}", mode.slug());
+        threads.push(thread::spawn(move || {
+            connection(addr, mode, c, &prefix, &phase, opened)
+        }));
+        // One connection at a time: the next opens only once this one has been answered (or
+        // has failed), so tiny_http never sees a burst of new keep-alive connections.
+        let _ = opened_rx.recv_timeout(REPLY_TIMEOUT * 2);
+    }
+    thread::sleep(WARM_UP);
+    phase.recording.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    thread::sleep(measure);
+    phase.stop.store(true, Ordering::SeqCst);
+    let secs = started.elapsed().as_secs_f64();
+
+    let mut level = Level {
+        target,
+        mode,
+        conns,
+        requests: 0,
+        secs,
+        latencies: Vec::new(),
+        failures: 0,
+        notes: Vec::new(),
+        relay: None,
+        mismatch: None,
+        answered_outside_window: 0,
+    };
+    for thread in threads {
+        let stats = thread.join().expect("connection thread panicked");
+        level.requests += stats.latencies.len();
+        level.answered_outside_window += stats.answered - stats.latencies.len();
+        level.latencies.extend(stats.latencies);
+        level.failures += stats.failures;
+        level.notes.extend(stats.notes);
+    }
+    level.latencies.sort_unstable();
+    level
+}
+
+/// One client connection (or, per request, a series of them) sending webhooks until stopped.
+fn connection(
+    addr: SocketAddr,
+    mode: Mode,
+    c: usize,
+    prefix: &str,
+    phase: &Phase,
+    opened: mpsc::Sender<()>,
+) -> ConnStats {
+    let mut stats = ConnStats::default();
+    let mut opened = Some(opened);
+    let mut stream: Option<BufReader<TcpStream>> = None;
+    let template = body(c);
+    let mut n = 0usize;
+    while !phase.stop.load(Ordering::Relaxed) {
+        let request = request(&template, &format!("{prefix}-{n}"), mode);
+        n += 1;
+        let recording = phase.recording.load(Ordering::Relaxed);
+        let started = Instant::now();
+        match exchange(&mut stream, addr, &request, mode) {
+            Ok(()) => {
+                stats.answered += 1;
+                if recording && !phase.stop.load(Ordering::Relaxed) {
+                    stats.latencies.push(started.elapsed().as_micros() as u32);
+                }
+            }
+            Err(e) => {
+                stats.failures += 1;
+                if stats.notes.len() < NOTES_SHOWN {
+                    stats
+                        .notes
+                        .push(format!("connection {c}, request {n}: {e}"));
+                }
+                stream = None;
+                // A refused connect would otherwise spin and drown the other threads.
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Some(opened) = opened.take() {
+            let _ = opened.send(());
+        }
+    }
+    stats
+}
+
+/// Sends one request and reads its answer; Err says why it is a failure.
+fn exchange(
+    stream: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+    request: &[u8],
+    mode: Mode,
+) -> Result<(), String> {
+    if stream.is_none() {
+        let s = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT)
+            .map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(REPLY_TIMEOUT))
+            .and_then(|()| s.set_nodelay(true))
+            .map_err(|e| format!("socket options: {e}"))?;
+        *stream = Some(BufReader::new(s));
+    }
+    let reader = stream.as_mut().expect("connected above");
+    reader
+        .get_mut()
+        .write_all(request)
+        .map_err(|e| format!("send: {e}"))?;
+    let (status, close, body) = read_response(reader).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer within {} s", REPLY_TIMEOUT.as_secs())
+        }
+        _ => format!("reading the answer: {e}"),
+    })?;
+    if mode == Mode::ConnPerRequest || close {
+        // Wait for the server's close, so the server side holds TIME_WAIT and the load
+        // generator does not run out of ephemeral ports.
+        let _ = reader.read_to_end(&mut Vec::new());
+        *stream = None;
+    }
+    let ok = status == 200 && body.windows(9).any(|w| w == b"\"ok\":true");
+    if !ok {
+        return Err(format!(
+            "answer {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(120)])
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one response with a Content-Length body: (status, server closes, body).
+fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, bool, Vec<u8>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut length = 0;
+    let mut close = false;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("Content-Length") {
+                length = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("Connection") {
+                close = value.eq_ignore_ascii_case("close");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok((status, close, body))
+}
+
+/// A Chatrace External Request body of ~1 KB, split around where the message_id goes.
+struct Body {
+    head: String,
+    tail: String,
+}
+
+fn body(c: usize) -> Body {
+    let head = format!(
+        r#"{{"event":"instagram_message","account_id":"1001234","contact_id":"674221893456{c:04}","channel":"instagram","first_name":"Anna","last_name":"Petrova","ig_username":"anna.p{c}","timestamp":"2026-11-13T10:15:02Z","message_id":""#
+    );
+    let mut tail = String::from(r#"","text":""#);
+    // Mixed Cyrillic and Latin text, like the DMs the relay stores; sized so the whole
+    // body, with a typical message_id, is about BODY_BYTES.
+    let sentences = [
+        "Здравствуйте! Сколько стоит доставка в Казань и можно ли оплатить при получении? ",
+        "Hi, is the blue one still available in size M? ",
+    ];
+    let budget = BODY_BYTES - head.len() - r#""}"#.len() - "full-keep-alive-32-31-100000".len();
+    'fill: for sentence in sentences.iter().cycle() {
+        for ch in sentence.chars() {
+            if tail.len() + ch.len_utf8() > budget {
+                break 'fill;
+            }
+            tail.push(ch);
+        }
+    }
+    tail.push_str(r#""}"#);
+    Body { head, tail }
+}
+
+fn request(body: &Body, message_id: &str, mode: Mode) -> Vec<u8> {
+    let length = body.head.len() + message_id.len() + body.tail.len();
+    let connection = match mode {
+        Mode::KeepAlive => "keep-alive",
+        Mode::ConnPerRequest => "close",
+    };
+    let mut out = format!(
+        "POST /instagram/webhook HTTP/1.1\r\nHost: relay.example.com\r\n\
+         Content-Type: application/json\r\nX-Webhook-Secret: {SECRET}\r\n\
+         User-Agent: chatrace-relay-bench\r\nConnection: {connection}\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(body.head.as_bytes());
+    out.extend_from_slice(message_id.as_bytes());
+    out.extend_from_slice(body.tail.as_bytes());
+    out
+}
+
+/// Raw SQLite on the same disk: commits per second with one 1 KB row per transaction, and
+/// rows per second with RAW_BATCH rows per transaction.
+fn raw_sqlite(tmp: &Path, secs: Duration) -> (f64, f64) {
+    let path = tmp.join("raw.db");
+    let conn = rusqlite::Connection::open(&path).expect("open raw.db");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
+        .and_then(|()| {
+            conn.execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        })
+        .expect("prepare raw.db");
+    let template = body(0);
+    let row = format!("{}raw-0{}", template.head, template.tail);
+    let row = row.as_str();
+    let insert = |count: usize| {
+        let tx = conn.unchecked_transaction().expect("begin");
+        for _ in 0..count {
+            tx.prepare_cached("INSERT INTO rows (body) VALUES (?1)")
+                .and_then(|mut s| s.execute([row]))
+                .expect("insert");
+        }
+        tx.commit().expect("commit");
+    };
+    let rate = |count: usize| {
+        let started = Instant::now();
+        let mut rows = 0;
+        while started.elapsed() < secs {
+            insert(count);
+            rows += count;
+        }
+        rows as f64 / started.elapsed().as_secs_f64()
+    };
+    let commits = rate(1);
+    let batched_rows = rate(RAW_BATCH);
+    drop(conn);
+    let _ = std::fs::remove_file(&path);
+    (commits, batched_rows)
+}
+
+/// `raw`: (commits/s, batched rows/s) measured before and after the HTTP levels.
+fn report(levels: &[Level], raw: [(f64, f64); 2]) {
+    println!();
+    println!(
+        "{:<6} {:<12} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}",
+        "server",
+        "mode",
+        "conns",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "failures",
+        "RSS MB",
+        "threads"
+    );
+    for l in levels {
+        let (rss, threads) = l
+            .relay
+            .map_or(("-".to_string(), "-".to_string()), |(kb, t)| {
+                (format!("{:.1}", kb as f64 / 1024.0), t.to_string())
+            });
+        println!(
+            "{:<6} {:<12} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>7} {:>7}",
+            l.target,
+            l.mode.name(),
+            l.conns,
+            l.rate(),
+            l.percentile_ms(0.50),
+            l.percentile_ms(0.99),
+            l.latencies
+                .last()
+                .map_or(f64::NAN, |&m| f64::from(m) / 1000.0),
+            l.failures,
+            rss,
+            threads
+        );
+    }
+    println!();
+    for ((commits, batched_rows), when) in raw.iter().zip(["before", "after"]) {
+        println!(
+            "raw SQLite {when} the HTTP levels, 1 KB rows, WAL + synchronous=FULL: \
+             {commits:.0} commits/s one row per transaction; {batched_rows:.0} rows/s in \
+             transactions of {RAW_BATCH}"
+        );
+    }
+    let commits = raw[0].0.max(raw[1].0);
+
+    let failed: Vec<&Level> = levels.iter().filter(|l| l.failures > 0).collect();
+    for l in &failed {
+        println!(
+            "FAILURES {} {} c={}: {} requests without a good answer, e.g.:",
+            l.target,
+            l.mode.name(),
+            l.conns,
+            l.failures
+        );
+        for note in l.notes.iter().take(NOTES_SHOWN) {
+            println!("    {note}");
+        }
+    }
+    for l in levels {
+        if let Some((stored, answered)) = l.mismatch {
+            println!(
+                "MISMATCH {} c={}: {stored} messages stored for {answered} answers of 200",
+                l.mode.name(),
+                l.conns
+            );
+        }
+    }
+
+    let find = |target: &str, mode: Mode| {
+        levels
+            .iter()
+            .find(|l| l.target == target && l.mode == mode && l.conns == TARGET_CONNS)
+    };
+    let (Some(full), Some(noop)) = (
+        find("full", Mode::KeepAlive),
+        find("no-op", Mode::KeepAlive),
+    ) else {
+        return;
+    };
+    let peak_rss = levels
+        .iter()
+        .filter_map(|l| l.relay.map(|(kb, _)| kb as f64 / 1024.0))
+        .fold(0.0, f64::max);
+    println!();
+    println!("targets, full path at c={TARGET_CONNS} keep-alive:");
+    let verdict = |pass: bool| if pass { "PASS" } else { "MISS" };
+    let vs_noop = full.rate() / noop.rate();
+    let vs_raw = full.rate() / commits;
+    let p99 = full.percentile_ms(0.99);
+    println!(
+        "  full / no-op server       {vs_noop:>7.2}x   target >= 0.30x   {}",
+        verdict(vs_noop >= 0.3)
+    );
+    println!(
+        "  full / raw FULL commits   {vs_raw:>7.2}x   target >= 3x      {}  (higher raw rate: {commits:.0}/s)",
+        verdict(vs_raw >= 3.0)
+    );
+    println!(
+        "  p99 latency               {p99:>7.2} ms target < 10 ms    {}",
+        verdict(p99 < 10.0)
+    );
+    println!(
+        "  relay peak RSS, any level {peak_rss:>7.1} MB target < 30 MB    {}",
+        verdict(peak_rss < 30.0)
+    );
+    let failures: usize = levels.iter().map(|l| l.failures).sum();
+    println!(
+        "  failed requests, all runs {failures:>7}    target 0          {}",
+        verdict(failures == 0)
+    );
+    if let (Some(full), Some(noop)) = (
+        find("full", Mode::ConnPerRequest),
+        find("no-op", Mode::ConnPerRequest),
+    ) {
+        println!(
+            "  (one request per connection at c={TARGET_CONNS}: full / no-op {:.2}x, full / raw commits {:.2}x)",
+            full.rate() / noop.rate(),
+            full.rate() / commits
+        );
+    }
+}
