@@ -48,7 +48,9 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_dedup ON messages (dedup_key);
 -- Stats count real messages by time; the partial index keeps test messages out cheaply.
 CREATE INDEX messages_real_received ON messages (received_at) WHERE is_test = 0;
-CREATE INDEX messages_contact ON messages (contact_id, received_at);
+-- Only for the time-window dedup of messages that have neither an external id nor a sender
+-- time: partial, so the common keyed message never pays for it.
+CREATE INDEX messages_weak ON messages (contact_id, received_at) WHERE dedup_key IS NULL;
 
 -- One row per person seen, so unique counts and names do not scan all messages.
 CREATE TABLE contacts (
