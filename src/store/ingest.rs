@@ -62,10 +62,51 @@ pub enum Write<'a> {
 }
 
 impl Store {
-    /// Applies a batch of writes in one transaction: one fsync for all of them. Each write
-    /// gets its own savepoint, so a write that fails leaves the others in. The outer result
-    /// fails when the transaction as a whole could not commit; then nothing was stored.
+    /// Applies a batch of writes in one transaction: one fsync for all of them. A write that
+    /// fails leaves the others in. The outer result fails when the transaction as a whole
+    /// could not commit; then nothing was stored.
     pub fn write_batch(
+        &mut self,
+        writes: &[Write<'_>],
+        forward_targets: &[String],
+    ) -> Result<Vec<Result<Option<IngestOutcome>>>> {
+        // Writes almost never fail one by one (a full disk fails them all), so the batch
+        // first runs without savepoints, which would re-journal every page the batch has
+        // already touched once per write. Only if a write fails is it all redone with a
+        // savepoint per write, to keep the good ones.
+        if let Some(results) = self.write_all_or_nothing(writes, forward_targets)? {
+            return Ok(results);
+        }
+        self.write_each_isolated(writes, forward_targets)
+    }
+
+    /// The batch in one plain transaction; None, with nothing written, if any write failed.
+    fn write_all_or_nothing(
+        &mut self,
+        writes: &[Write<'_>],
+        forward_targets: &[String],
+    ) -> Result<Option<Vec<Result<Option<IngestOutcome>>>>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(writes.len());
+        let mut totals: Vec<(String, i64)> = Vec::new();
+        for write in writes {
+            let result = apply(&tx, write, forward_targets);
+            if result.is_err() {
+                return Ok(None); // dropping the transaction rolls it back
+            }
+            count(&mut totals, write, &result);
+            results.push(result);
+        }
+        for (name, by) in &totals {
+            bump(&tx, name, *by)?;
+        }
+        tx.commit()?;
+        Ok(Some(results))
+    }
+
+    fn write_each_isolated(
         &mut self,
         writes: &[Write<'_>],
         forward_targets: &[String],
@@ -79,11 +120,7 @@ impl Store {
         let mut totals: Vec<(String, i64)> = Vec::new();
         for write in writes {
             let sp = tx.savepoint()?;
-            let result = match write {
-                Write::Ingest(req) => ingest(&sp, req, forward_targets).map(Some),
-                Write::Reject(rej) => reject(&sp, rej).map(|()| None),
-                Write::Probe => probe(&sp).map(|()| None),
-            };
+            let result = apply(&sp, write, forward_targets);
             if result.is_ok() {
                 sp.commit()?;
                 count(&mut totals, write, &result);
@@ -95,6 +132,18 @@ impl Store {
         }
         tx.commit()?;
         Ok(results)
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    write: &Write<'_>,
+    forward_targets: &[String],
+) -> Result<Option<IngestOutcome>> {
+    match write {
+        Write::Ingest(req) => ingest(conn, req, forward_targets).map(Some),
+        Write::Reject(rej) => reject(conn, rej).map(|()| None),
+        Write::Probe => probe(conn).map(|()| None),
     }
 }
 
@@ -125,8 +174,8 @@ fn ingest(
 ) -> Result<IngestOutcome> {
     conn.prepare_cached(
         "INSERT INTO raw_requests (received_at, method, path, query, remote_addr, content_type,
-                                   headers, body, flag, flag_detail, is_test)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   headers, body, flag, flag_detail, is_test, stored)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         req.received_at_ms,
@@ -140,6 +189,9 @@ fn ingest(
         req.flag.as_ref().map(Flag::code),
         req.flag.as_ref().map(Flag::describe),
         req.is_test,
+        // Written as if every message is new; corrected below in the rare duplicate case,
+        // so the common request costs no second write of its row.
+        req.messages.len() as i64,
     ])?;
     let request_id = conn.last_insert_rowid();
     let mut outcome = IngestOutcome {
@@ -167,12 +219,14 @@ fn ingest(
             None => outcome.duplicates += 1,
         }
     }
-    conn.prepare_cached("UPDATE raw_requests SET stored = ?1, duplicates = ?2 WHERE id = ?3")?
-        .execute(params![
-            outcome.stored_ids.len() as i64,
-            outcome.duplicates as i64,
-            request_id
-        ])?;
+    if outcome.duplicates > 0 {
+        conn.prepare_cached("UPDATE raw_requests SET stored = ?1, duplicates = ?2 WHERE id = ?3")?
+            .execute(params![
+                outcome.stored_ids.len() as i64,
+                outcome.duplicates as i64,
+                request_id
+            ])?;
+    }
     Ok(outcome)
 }
 
@@ -298,4 +352,89 @@ fn bump(conn: &Connection, name: &str, by: i64) -> Result<()> {
         .execute(params![name, by])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{Direction, NewMessage};
+
+    fn request(path: &str, external_id: &str) -> IngestRequest {
+        IngestRequest {
+            received_at_ms: 1_000,
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            remote_addr: None,
+            content_type: None,
+            headers: "[]".into(),
+            body: b"{}".to_vec(),
+            messages: vec![NewMessage {
+                sent_at_ms: None,
+                channel: None,
+                direction: Direction::In,
+                contact_id: "c".into(),
+                contact_name: None,
+                username: None,
+                text: Some("hi".into()),
+                attachments: Vec::new(),
+                external_id: Some(external_id.into()),
+            }],
+            flag: None,
+            is_test: false,
+        }
+    }
+
+    /// One bad write in a batch must not take the others down with it, and must leave no
+    /// trace of itself, in the tables or in the totals.
+    #[test]
+    fn a_failing_write_is_isolated_from_its_batch() {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON raw_requests WHEN NEW.path = '/boom'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+            .unwrap();
+        let (a, bad, b) = (
+            request("/a", "m1"),
+            request("/boom", "m2"),
+            request("/b", "m3"),
+        );
+        let writes = [Write::Ingest(&a), Write::Ingest(&bad), Write::Ingest(&b)];
+        let results = store.write_batch(&writes, &["http://app".into()]).unwrap();
+        assert!(results[0].is_ok());
+        assert!(results[1].is_err());
+        assert!(results[2].is_ok());
+        let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM raw_requests"), 2);
+        assert_eq!(
+            count("SELECT count(*) FROM messages WHERE external_id = 'm2'"),
+            0
+        );
+        assert_eq!(count("SELECT count(*) FROM deliveries"), 2);
+        assert_eq!(store.counter("webhooks_received").unwrap(), 2);
+    }
+
+    #[test]
+    fn a_duplicate_corrects_its_requests_counts() {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let (first, again) = (request("/a", "m1"), request("/a", "m1"));
+        let results = store
+            .write_batch(&[Write::Ingest(&first), Write::Ingest(&again)], &[])
+            .unwrap();
+        let outcome = results[1].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(outcome.duplicates, 1);
+        let (stored, duplicates): (i64, i64) = store
+            .conn
+            .query_row(
+                "SELECT stored, duplicates FROM raw_requests WHERE id = ?1",
+                [outcome.request_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((stored, duplicates), (0, 1));
+        assert_eq!(store.counter("duplicates").unwrap(), 1);
+    }
 }
