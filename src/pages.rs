@@ -783,6 +783,7 @@ struct FailedRow {
 
 impl FailedRow {
     fn new(d: FailedDelivery, lang: Lang) -> FailedRow {
+        let status = d.last_status.map(|s| format!("HTTP {s}"));
         FailedRow {
             id: d.id,
             time: lang.datetime(d.last_attempt_at),
@@ -790,8 +791,9 @@ impl FailedRow {
             contact_id: d.contact_id,
             external_id: d.external_id,
             attempts: d.attempts,
-            status: d.last_status.map(|s| format!("HTTP {s}")),
-            error: d.last_error,
+            // A bare "HTTP 500" says nothing the status does not already say.
+            error: d.last_error.filter(|e| Some(e) != status.as_ref()),
+            status,
         }
     }
 }
