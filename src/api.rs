@@ -188,7 +188,7 @@ pub fn setup_action(w: &mut Worker, req: &Request) -> Result<Response> {
     let Some(action) = crate::setup::Action::from_name(name) else {
         return Ok(Response::error(
             404,
-            "unknown setup action; use recheck_token or send_test",
+            "unknown setup action; use recheck_token, send_test or replay_failed",
         ));
     };
     let message = crate::setup::run_action(w, action, request_lang(req))?;

@@ -113,6 +113,8 @@ fn route(w: &mut Worker, req: &Request) -> Result<Response> {
         ("POST", "/login") => pages::login(w, req),
         ("POST", "/logout") => pages::logout(w, req),
         ("POST", path) if path.starts_with("/setup/") => pages::setup_action(w, req),
+        ("POST", "/deliveries/replay") => pages::replay_delivery(w, req),
+        ("POST", "/reply") => pages::send_reply(w, req),
         ("GET" | "HEAD", "/lang") => Ok(pages::switch_lang(w, req)),
         ("GET" | "HEAD", "/static/style.css") => Ok(pages::stylesheet()),
         (

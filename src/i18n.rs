@@ -181,6 +181,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("click_to_select", "Click to select all", "Нажмите, чтобы выделить всё"),
     ("action_recheck_token", "Check the token again", "Проверить токен снова"),
     ("action_send_test", "Send a test webhook", "Отправить тестовый вебхук"),
+    (
+        "action_replay_failed",
+        "Replay all failed deliveries",
+        "Повторить все недоставленные",
+    ),
     ("stats_title", "Statistics", "Статистика"),
     ("stat_total", "Messages, total", "Всего сообщений"),
     ("stat_today", "Today (UTC)", "Сегодня (UTC)"),
@@ -300,6 +305,54 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Тело больше, чем принимает relay (--max-body).",
     ),
     ("times_utc", "Times are in UTC.", "Время указано в UTC."),
+    ("failed_title", "Failed deliveries", "Недоставленные сообщения"),
+    (
+        "failed_lead",
+        "These messages did not reach your app after every retry. Fix the endpoint, then retry one, or replay all from the checklist.",
+        "Эти сообщения не дошли до вашего приложения после всех повторов. Исправьте адрес, затем повторите одно или все сразу из раздела настройки.",
+    ),
+    ("col_target", "Target", "Адрес"),
+    ("col_message", "Message", "Сообщение"),
+    ("col_attempts", "Attempts", "Попыток"),
+    ("col_last_error", "Last error", "Последняя ошибка"),
+    ("message_id", "Message id", "Id сообщения"),
+    ("retry", "Retry", "Повторить"),
+    (
+        "retry_queued",
+        "Delivery {id} is queued again.",
+        "Доставка {id} снова в очереди.",
+    ),
+    (
+        "retry_missing",
+        "There is no such delivery.",
+        "Такой доставки нет.",
+    ),
+    ("reply_title", "Reply", "Ответ"),
+    (
+        "reply_lead",
+        "Sends a text to the contact on Instagram through Chatrace. Instagram accepts replies only within 24 hours of the contact's last message.",
+        "Отправляет текст контакту в Instagram через Chatrace. Instagram принимает ответы только в течение 24 часов после последнего сообщения контакта.",
+    ),
+    (
+        "reply_no_token",
+        "Replies need a Chatrace API token: set CHATRACE_TOKEN and restart the relay.",
+        "Для ответов нужен токен API Chatrace: задайте CHATRACE_TOKEN и перезапустите relay.",
+    ),
+    ("reply_choose", "Choose a contact", "Выберите контакт"),
+    (
+        "reply_contact_id",
+        "Or type a contact id",
+        "Или введите id контакта",
+    ),
+    ("reply_max", "At most 999 characters.", "Не больше 999 символов."),
+    ("reply_send", "Send", "Отправить"),
+    ("reply_sent", "Sent.", "Отправлено."),
+    ("reply_failed", "Not sent:", "Не отправлено:"),
+    (
+        "reply_no_contact",
+        "Choose a contact or type a contact id.",
+        "Выберите контакт или введите его id.",
+    ),
 ];
 
 #[cfg(test)]

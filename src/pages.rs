@@ -1,6 +1,7 @@
 //! The HTML pages: sign-in, the dashboard (checklist, stats, recent messages, problem
-//! requests), the message list, the checklist's buttons and the language switch. Handlers
-//! turn store rows into plain view structs; `views` renders them.
+//! requests, failed deliveries, the reply box), the message list, the checklist's buttons,
+//! retrying deliveries, replying, and the language switch. Handlers turn store rows into
+//! plain view structs; `views` renders them.
 
 use log::{error, info, warn};
 use serde::Serialize;
@@ -13,14 +14,18 @@ use crate::payload::{parse_form, percent_encode};
 use crate::secret::constant_time_eq;
 use crate::session::{self, Current, COOKIE, LANG_COOKIE, LOGIN_COOKIE};
 use crate::setup::{self, Action, Check, Fact, FactKind, Status};
-use crate::store::{FlaggedRequest, Message, RejectedRequest};
+use crate::store::{Contact, FailedDelivery, FlaggedRequest, Message, RejectedRequest};
 use crate::time::{now_ms, parse_rfc3339};
 use crate::views;
+use crate::{forward, reply};
 
 /// Messages on the dashboard; the message page shows more per page.
 const DASHBOARD_MESSAGES: u32 = 10;
 const PAGE_MESSAGES: u32 = 50;
 const PROBLEM_ROWS: u32 = 20;
+const FAILED_ROWS: u32 = 20;
+/// Contacts the reply box offers; older ones can still be typed in by id.
+const REPLY_CONTACTS: u32 = 50;
 const EXCERPT_CHARS: usize = 300;
 /// The language cookie lasts a year: it is a preference, not a secret.
 const LANG_MAX_AGE_S: i64 = 365 * 86_400;
@@ -218,6 +223,13 @@ fn checked_post(
     Ok(Ok(current))
 }
 
+/// A field of a posted form.
+fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// `POST /logout`.
 pub fn logout(w: &mut Worker, req: &Request) -> Result<Response> {
     let current = match checked_post(w, req, lang(req))? {
@@ -258,6 +270,59 @@ pub fn setup_action(w: &mut Worker, req: &Request) -> Result<Response> {
     };
     w.app.sessions.set_flash(&current.id, message);
     Ok(see_other("/#setup"))
+}
+
+/// `POST /deliveries/replay` with `id`: retries one failed delivery now, then shows the
+/// dashboard with the outcome.
+pub fn replay_delivery(w: &mut Worker, req: &Request) -> Result<Response> {
+    let lang = lang(req);
+    let current = match checked_post(w, req, lang)? {
+        Ok(ok) => ok,
+        Err(answer) => return Ok(answer),
+    };
+    let form = parse_form(&String::from_utf8_lossy(&req.body));
+    let id = form_field(&form, "id").and_then(|v| v.trim().parse::<i64>().ok());
+    let message = match id.map(|id| (id, forward::replay_one(&w.app, &w.store, id))) {
+        Some((id, Ok(true))) => lang.t("retry_queued").replace("{id}", &id.to_string()),
+        Some((_, Ok(false))) | None => lang.t("retry_missing").to_string(),
+        Some((id, Err(e))) => {
+            error!("retrying delivery {id} failed: {e}");
+            lang.t("action_failed").to_string()
+        }
+    };
+    w.app.sessions.set_flash(&current.id, message);
+    Ok(see_other("/#flash"))
+}
+
+/// `POST /reply` with `contact` (the list) or `contact_id` (typed) and `text`: sends it
+/// through Chatrace and shows the outcome; Chatrace's refusal is shown in its own words.
+pub fn send_reply(w: &mut Worker, req: &Request) -> Result<Response> {
+    let lang = lang(req);
+    let current = match checked_post(w, req, lang)? {
+        Ok(ok) => ok,
+        Err(answer) => return Ok(answer),
+    };
+    let form = parse_form(&String::from_utf8_lossy(&req.body));
+    let given = |name| {
+        form_field(&form, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    // A typed id wins: it is the way to reach someone the list does not offer.
+    let contact = given("contact_id").or_else(|| given("contact"));
+    // Browsers send a textarea's line breaks as CRLF; Instagram wants plain newlines.
+    let text = form_field(&form, "text")
+        .unwrap_or("")
+        .replace("\r\n", "\n");
+    let message = match contact {
+        None => lang.t("reply_no_contact").to_string(),
+        Some(contact) => match reply::send(&w.app, &w.store, contact, &text) {
+            Ok(_) => lang.t("reply_sent").to_string(),
+            Err(e) => format!("{} {e}", lang.t("reply_failed")),
+        },
+    };
+    w.app.sessions.set_flash(&current.id, message);
+    Ok(see_other("/#flash"))
 }
 
 /// `GET /lang?to=ru&back=/messages`: remembers the choice and returns to the page. A link,
@@ -309,6 +374,68 @@ struct Dashboard {
     more_messages: bool,
     flagged: Vec<FlaggedRow>,
     rejected: Vec<RejectedRow>,
+    failed: Vec<FailedRow>,
+    reply: ReplyBox,
+}
+
+/// The reply form: disabled, with a hint, until a Chatrace token is configured.
+#[derive(Serialize)]
+struct ReplyBox {
+    enabled: bool,
+    contacts: Vec<ContactOption>,
+    max_chars: usize,
+}
+
+impl ReplyBox {
+    fn new(w: &Worker) -> Result<ReplyBox> {
+        let enabled = w.app.config.chatrace_token.is_some();
+        let contacts = if enabled {
+            w.store.recent_contacts(REPLY_CONTACTS)?
+        } else {
+            Vec::new()
+        };
+        Ok(ReplyBox {
+            enabled,
+            contacts: contacts.into_iter().map(ContactOption::new).collect(),
+            max_chars: reply::MAX_TEXT_CHARS,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ContactOption {
+    id: String,
+    /// "Name (@username) · id", or as much of it as is known.
+    label: String,
+}
+
+impl ContactOption {
+    fn new(c: Contact) -> ContactOption {
+        let known = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        let who = match (known(c.name), known(c.username)) {
+            (Some(name), Some(user)) => format!("{name} (@{user}) · "),
+            (Some(name), None) => format!("{name} · "),
+            (None, Some(user)) => format!("@{user} · "),
+            (None, None) => String::new(),
+        };
+        ContactOption {
+            label: format!("{who}{}", c.contact_id),
+            id: c.contact_id,
+        }
+    }
+}
+
+/// The failed deliveries listed for retrying, only while forwarding is configured: without
+/// a target nothing would send them.
+fn failed_rows(w: &Worker, lang: Lang) -> Result<Vec<FailedRow>> {
+    if w.app.config.forward_urls.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(w.store
+        .recent_failed_deliveries(FAILED_ROWS)?
+        .into_iter()
+        .map(|d| FailedRow::new(d, lang))
+        .collect())
 }
 
 /// `GET /`.
@@ -380,6 +507,8 @@ pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
             .into_iter()
             .map(|r| RejectedRow::new(r, lang))
             .collect(),
+        failed: failed_rows(w, lang)?,
+        reply: ReplyBox::new(w)?,
     };
     Ok(html(200, views::render("dashboard.html", lang, &page)?))
 }
@@ -639,6 +768,36 @@ impl RejectedRow {
     }
 }
 
+#[derive(Serialize)]
+struct FailedRow {
+    id: i64,
+    time: String,
+    target: String,
+    contact_id: String,
+    external_id: Option<String>,
+    attempts: i64,
+    /// "HTTP 500", when the target answered at all.
+    status: Option<String>,
+    error: Option<String>,
+}
+
+impl FailedRow {
+    fn new(d: FailedDelivery, lang: Lang) -> FailedRow {
+        let status = d.last_status.map(|s| format!("HTTP {s}"));
+        FailedRow {
+            id: d.id,
+            time: lang.datetime(d.last_attempt_at),
+            target: d.target,
+            contact_id: d.contact_id,
+            external_id: d.external_id,
+            attempts: d.attempts,
+            // A bare "HTTP 500" says nothing the status does not already say.
+            error: d.last_error.filter(|e| Some(e) != status.as_ref()),
+            status,
+        }
+    }
+}
+
 /// The URL, trimmed, when it is an http(s) URL; None for javascript:, data: and the rest.
 fn web_url(value: &str) -> Option<String> {
     let v = value.trim();
@@ -704,6 +863,12 @@ mod tests {
             more_messages: false,
             flagged: Vec::new(),
             rejected: Vec::new(),
+            failed: Vec::new(),
+            reply: ReplyBox {
+                enabled: false,
+                contacts: Vec::new(),
+                max_chars: reply::MAX_TEXT_CHARS,
+            },
         };
         let html = views::render("dashboard.html", Lang::Ru, &page).unwrap();
         assert!(html.contains("Paste &lt;this&gt;"));

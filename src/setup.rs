@@ -70,6 +70,8 @@ pub enum FactKind {
 pub enum Action {
     RecheckToken,
     SendTest,
+    /// Puts every failed delivery back in the queue.
+    ReplayFailed,
 }
 
 impl Action {
@@ -77,12 +79,13 @@ impl Action {
         match self {
             Action::RecheckToken => "recheck_token",
             Action::SendTest => "send_test",
+            Action::ReplayFailed => "replay_failed",
         }
     }
 
     /// The action named in a URL (`/setup/<name>`, `/api/setup/<name>`).
     pub fn from_name(name: &str) -> Option<Action> {
-        [Action::RecheckToken, Action::SendTest]
+        [Action::RecheckToken, Action::SendTest, Action::ReplayFailed]
             .into_iter()
             .find(|a| a.name() == name)
     }
@@ -92,6 +95,10 @@ impl Action {
         match self {
             Action::RecheckToken => lang.pick("Check the token again", "Проверить токен снова"),
             Action::SendTest => lang.pick("Send a test webhook", "Отправить тестовый вебхук"),
+            Action::ReplayFailed => lang.pick(
+                "Replay all failed deliveries",
+                "Повторить все недоставленные",
+            ),
         }
     }
 }
@@ -154,6 +161,13 @@ pub fn checklist(w: &mut Worker, lang: Lang) -> Result<Vec<Check>> {
 pub fn run_action(w: &mut Worker, action: Action, lang: Lang) -> Result<String> {
     match action {
         Action::SendTest => Ok(send_test(&w.app, lang)),
+        Action::ReplayFailed => {
+            let n = crate::forward::replay_failed(&w.app, &w.store, None)?;
+            Ok(format!(
+                "{}: {n}",
+                lang.pick("Deliveries queued again", "Доставок снова в очереди")
+            ))
+        }
         Action::RecheckToken => {
             let (check, _) = token_check(w, true)?;
             Ok(if check.is_valid() {
@@ -923,8 +937,10 @@ fn forwarding(w: &Worker, lang: Lang) -> Result<Check> {
     let now = now_ms();
     let mut status = Status::Ok;
     let mut facts = Vec::new();
+    let mut failed = false;
     for t in crate::forward::target_status(&w.app, &w.store)? {
         if t.configured {
+            failed |= t.failed > 0;
             status = status.max(target_status(&t));
             facts.extend(target_facts(&t, now, lang));
         }
@@ -965,7 +981,13 @@ fn forwarding(w: &Worker, lang: Lang) -> Result<Check> {
         title: title.into(),
         detail: detail.into(),
         facts,
-        actions: Vec::new(),
+        // Replaying is only offered once the endpoint may have been fixed: when something
+        // failed for good. Pending deliveries are retried on schedule anyway.
+        actions: if failed {
+            vec![Action::ReplayFailed]
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -1116,7 +1138,7 @@ mod tests {
 
     #[test]
     fn actions_round_trip_by_name() {
-        for action in [Action::RecheckToken, Action::SendTest] {
+        for action in [Action::RecheckToken, Action::SendTest, Action::ReplayFailed] {
             assert_eq!(Action::from_name(action.name()), Some(action));
         }
         assert_eq!(Action::from_name("drop_tables"), None);

@@ -16,8 +16,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
-pub use outbox::{Attempt, AttemptResult, DueDelivery, Requeue, TargetStatus};
-pub use pages::FlaggedRequest;
+pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
+pub use pages::{Contact, FlaggedRequest};
 pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
 pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody};
 

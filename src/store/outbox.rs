@@ -100,7 +100,47 @@ impl TargetStatus {
     }
 }
 
+/// A delivery that gave up, for the page's list of deliveries to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelivery {
+    pub id: i64,
+    pub target: String,
+    pub contact_id: String,
+    /// Chatrace's message id, when the webhook carried one.
+    pub external_id: Option<String>,
+    pub attempts: i64,
+    /// Unix ms of the last attempt (the creation time if none was recorded).
+    pub last_attempt_at: i64,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+}
+
 impl Store {
+    /// The newest failed deliveries, newest first, with the message they carry.
+    pub fn recent_failed_deliveries(&self, limit: u32) -> Result<Vec<FailedDelivery>> {
+        // Ordered by creation so the (state, created_at) index answers without a sort.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.id, d.target, m.contact_id, m.external_id, d.attempts,
+                    coalesce(d.last_attempt_at, d.created_at), d.last_status, d.last_error
+             FROM deliveries d JOIN messages m ON m.id = d.message_id
+             WHERE d.state = 'failed'
+             ORDER BY d.created_at DESC, d.id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(FailedDelivery {
+                id: r.get(0)?,
+                target: r.get(1)?,
+                contact_id: r.get(2)?,
+                external_id: r.get(3)?,
+                attempts: r.get(4)?,
+                last_attempt_at: r.get(5)?,
+                last_status: r.get(6)?,
+                last_error: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// For a delivery thread's own connection: commits append to the WAL without waiting
     /// for fsync, so the write lock the webhook writer needs is held for microseconds, not
     /// a disk flush. Power loss may forget the newest outcomes; those deliveries are then

@@ -1,5 +1,6 @@
 //! Reads for the HTML page: messages newest first, a page at a time, and the accepted
-//! requests that were flagged because no message could be read from them.
+//! requests that were flagged because no message could be read from them, and the contacts
+//! the reply box offers.
 
 use rusqlite::params;
 
@@ -26,7 +27,31 @@ pub struct FlaggedRequest {
     pub test: bool,
 }
 
+/// A person to reply to, for the reply box's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub contact_id: String,
+    pub name: Option<String>,
+    pub username: Option<String>,
+}
+
 impl Store {
+    /// The people seen most recently, newest first.
+    pub fn recent_contacts(&self, limit: u32) -> Result<Vec<Contact>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT contact_id, contact_name, username FROM contacts
+             ORDER BY last_seen DESC, contact_id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(Contact {
+                contact_id: r.get(0)?,
+                name: r.get(1)?,
+                username: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// One page of messages, newest first (test messages included: the page marks them),
     /// and whether older ones exist.
     pub fn recent_messages(&self, page: u32, per_page: u32) -> Result<(Vec<Message>, bool)> {

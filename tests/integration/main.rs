@@ -11,6 +11,7 @@ mod crash;
 mod forward;
 mod long_poll;
 mod metrics;
+mod page_actions;
 mod pages;
 mod read_api;
 mod reply;

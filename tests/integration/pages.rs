@@ -4,7 +4,7 @@
 use crate::util::*;
 
 /// A browser's view of the relay: the cookies it holds.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     relay: &'a Relay,
     cookies: Vec<(String, String)>,
 }
@@ -40,7 +40,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn get(&mut self, path: &str, extra: &[(&str, &str)]) -> Reply {
+    pub(crate) fn get(&mut self, path: &str, extra: &[(&str, &str)]) -> Reply {
         let cookie = self.cookie_header();
         let mut headers = vec![("Cookie", cookie.as_str())];
         headers.extend_from_slice(extra);
@@ -50,12 +50,12 @@ impl<'a> Browser<'a> {
     }
 
     /// A form post the way a browser on the relay's own page sends it.
-    fn post(&mut self, path: &str, form: &str) -> Reply {
+    pub(crate) fn post(&mut self, path: &str, form: &str) -> Reply {
         let origin = self.relay.url("");
         self.post_from(path, form, &origin)
     }
 
-    fn post_from(&mut self, path: &str, form: &str, origin: &str) -> Reply {
+    pub(crate) fn post_from(&mut self, path: &str, form: &str, origin: &str) -> Reply {
         let cookie = self.cookie_header();
         let reply = self.relay.request(
             "POST",
@@ -79,7 +79,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in and returns the page's CSRF token.
-    fn signed_in(relay: &'a Relay) -> (Browser<'a>, String) {
+    pub(crate) fn signed_in(relay: &'a Relay) -> (Browser<'a>, String) {
         let mut b = Browser::new(relay);
         let reply = b.sign_in(ADMIN);
         assert_eq!(reply.status, 303, "{}", reply.text());
@@ -90,7 +90,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let start = html
         .find(r#"name="csrf" value=""#)
         .unwrap_or_else(|| panic!("no csrf field in {html}"))
