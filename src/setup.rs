@@ -15,7 +15,7 @@ use crate::i18n::Lang;
 use crate::outbound::Failure;
 use crate::probe::{ProbeOutcome, UrlConcern};
 use crate::store::{Problem, ProblemBody, TargetStatus};
-use crate::time::{format_rfc3339, now_ms};
+use crate::time::now_ms;
 
 /// Ordered from good to bad, so the worst of several is their maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -742,7 +742,7 @@ fn problem_facts(problem: &Problem, lang: Lang) -> [Fact; 2] {
             ),
             format!(
                 "{} ({} {})",
-                problem.detail,
+                problem_detail(problem, lang),
                 lang.pick("from", "с адреса"),
                 problem.remote_addr.as_deref().unwrap_or("?")
             ),
@@ -750,6 +750,23 @@ fn problem_facts(problem: &Problem, lang: Lang) -> [Fact; 2] {
         ),
         Fact::new(lang.pick("Excerpt", "Фрагмент"), excerpt, FactKind::Excerpt),
     ]
+}
+
+/// What went wrong, in the reader's language where the relay knows the words; otherwise the
+/// stored detail, which names the specific path or parser error.
+fn problem_detail(problem: &Problem, lang: Lang) -> String {
+    match problem.reason.as_str() {
+        "bad_secret" => lang.pick(
+            "the secret did not match: copy it again from the header value above",
+            "секрет не совпал: скопируйте его заново из значения заголовка выше",
+        ),
+        "missing_secret" => lang.pick(
+            "no X-Webhook-Secret header (and no ?secret= in the URL)",
+            "нет заголовка X-Webhook-Secret (и нет ?secret= в адресе)",
+        ),
+        _ => &problem.detail,
+    }
+    .to_string()
 }
 
 fn reason_name(reason: &str, lang: Lang) -> String {
@@ -1059,17 +1076,9 @@ pub fn describe_failure(failure: &Failure, lang: Lang) -> String {
 }
 
 /// `2026-11-13T10:15:02Z (5 min ago)`.
+/// The same readable form the rest of the page uses: "25 Nov 2026, 14:05 UTC (5 min ago)".
 fn when_text(ms: i64, lang: Lang) -> String {
-    let age = now_ms() - ms;
-    format!(
-        "{} ({})",
-        format_rfc3339(ms),
-        if age < 1000 {
-            lang.pick("just now", "только что").to_string()
-        } else {
-            format!("{} {}", duration_text(age, lang), lang.pick("ago", "назад"))
-        }
-    )
+    format!("{} ({})", lang.datetime(ms), lang.ago(now_ms(), ms))
 }
 
 /// The two largest units of a duration: `2 h 5 min`, `45 s`.

@@ -373,8 +373,20 @@ fn a_wrong_secret_shows_an_excerpt_but_no_secret() {
         .as_str()
         .unwrap()
         .contains("X-Webhook-Secret"));
-    assert!(fact(&webhook, "Wrong secret").contains("wrong secret"));
+    assert!(fact(&webhook, "Wrong secret").contains("did not match"));
     assert!(fact_of_kind(&webhook, "excerpt")[0].contains("marker-text-1"));
+    let russian = relay.get_admin("/api/setup?lang=ru").json();
+    let webhook_ru = russian
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "webhook_configured")
+        .unwrap()
+        .clone();
+    assert!(
+        fact(&webhook_ru, "Неверный секрет").contains("секрет не совпал"),
+        "{webhook_ru:#}"
+    );
 }
 
 #[test]
