@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// [env CHATRACE_RELAY_FORWARD_TIMEOUT, default 10s]
     #[argh(option)]
     pub forward_timeout: Option<String>,
-    /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 8 per core, 8..64]
+    /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 16 per core, 16..64]
     #[argh(option)]
     pub workers: Option<usize>,
     /// largest accepted request body in bytes [env CHATRACE_RELAY_MAX_BODY, default 262144]

@@ -116,11 +116,13 @@ impl Config {
     }
 }
 
-/// Waiting on fsync dominates a webhook's life, so a worker spends most of its time blocked:
-/// several per core keep the disk's group commits full without oversubscribing the CPU.
+/// A webhook's worker spends most of its life blocked on the writer's fsync, and every
+/// blocked worker is one more webhook in the next group commit: on 2 cores, 16 workers
+/// gave 10.8k webhooks/s at 32 connections, 32 gave 14.3k and 64 gave 16.4k (see
+/// BENCHMARKS.md). Sixteen per core, capped where memory starts to count.
 fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 8).clamp(8, 64)
+    (cores * 16).clamp(16, 64)
 }
 
 pub fn db_path(flag: Option<String>) -> PathBuf {

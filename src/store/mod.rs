@@ -54,9 +54,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        // Small per-connection cache: there is one connection per worker, and the OS page
-        // cache already holds the hot pages.
-        conn.pragma_update(None, "cache_size", -1024)?;
+        // Small per-connection cache (256 KiB): there is one connection per worker, and the
+        // OS page cache already holds the hot pages.
+        conn.pragma_update(None, "cache_size", -256)?;
         conn.busy_timeout(Duration::from_secs(2))?;
         Ok(Store { conn })
     }
