@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::fake::{Action, Fake, Recorded};
+use crate::util::{Relay, ADMIN, SECRET};
 
 /// How the fake Chatrace answers every request.
 #[derive(Clone)]
@@ -19,6 +20,24 @@ pub enum Answer {
     Hang(Duration),
     /// Any other server: this status and body.
     Fixed(u16, &'static str),
+}
+
+/// A token of the shape Chatrace issues: account digits, a dot, letters and digits.
+pub const TOKEN: &str = "1234567.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
+
+/// A relay that talks to `chatrace` (a fake) as its Chatrace API, with `TOKEN`.
+pub fn relay_with_chatrace(name: &str, chatrace: &Fake) -> Relay {
+    let api = chatrace.url("");
+    Relay::start_with(
+        name,
+        &[],
+        &[
+            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
+            ("CHATRACE_TOKEN", TOKEN),
+            ("CHATRACE_API_URL", api.as_str()),
+        ],
+    )
 }
 
 const UNAUTHORIZED: &str = r#"{"error":"No valid API key provided"}"#;

@@ -5,10 +5,9 @@
 use std::time::{Duration, Instant};
 
 use crate::fake::{Action, Fake, Recorded};
+use crate::fake_chatrace::relay_with_chatrace;
 use crate::pages::Browser;
 use crate::util::*;
-
-const TOKEN: &str = "1234567.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
 
 /// Waits until the JSON API reports `n` failed deliveries to the one target.
 fn wait_failed(relay: &Relay, n: i64) {
@@ -99,20 +98,6 @@ fn failed_deliveries_are_listed_and_retried_one_or_all() {
 
     let missing = b.post("/deliveries/replay", &format!("csrf={csrf}&id=999999"));
     assert_eq!(flash(&mut b, &missing), "There is no such delivery.");
-}
-
-fn relay_with_chatrace(name: &str, chatrace: &Fake) -> Relay {
-    let api = chatrace.url("");
-    Relay::start_with(
-        name,
-        &[],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-            ("CHATRACE_TOKEN", TOKEN),
-            ("CHATRACE_API_URL", api.as_str()),
-        ],
-    )
 }
 
 /// The messages sent through the fake Chatrace; the checklist's token checks left out. The

@@ -3,23 +3,8 @@
 use std::time::Duration;
 
 use crate::fake::{Action, Fake};
+use crate::fake_chatrace::{relay_with_chatrace, TOKEN};
 use crate::util::*;
-
-const TOKEN: &str = "1234567.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
-
-fn relay_with_chatrace(name: &str, chatrace: &Fake) -> Relay {
-    let api = chatrace.url("");
-    Relay::start_with(
-        name,
-        &[],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-            ("CHATRACE_TOKEN", TOKEN),
-            ("CHATRACE_API_URL", api.as_str()),
-        ],
-    )
-}
 
 fn reply(relay: &Relay, body: &str) -> Reply {
     relay.request(
