@@ -246,3 +246,62 @@ fn commit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> IngestOutcome {
+        IngestOutcome {
+            request_id: 1,
+            stored_ids: vec![1],
+            duplicates: 0,
+        }
+    }
+
+    #[test]
+    fn a_panicking_continuation_does_not_stop_the_responders() {
+        let answers = start_responders().unwrap();
+        for _ in 0..RESPONDERS {
+            answer(&answers, Box::new(|_| panic!("boom")), Ok(outcome()));
+        }
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..RESPONDERS * 2 {
+            let tx = tx.clone();
+            answer(
+                &answers,
+                Box::new(move |r| tx.send(r.is_ok()).unwrap()),
+                Ok(outcome()),
+            );
+        }
+        for _ in 0..RESPONDERS * 2 {
+            assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_stopped_writer_answers_at_once_with_an_error() {
+        let (jobs, queue) = mpsc::sync_channel(1);
+        drop(queue);
+        let writer = Writer {
+            jobs,
+            newest: Arc::default(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let request = IngestRequest {
+            received_at_ms: 0,
+            method: "POST".into(),
+            path: "/instagram/webhook".into(),
+            query: String::new(),
+            remote_addr: None,
+            content_type: None,
+            headers: "[]".into(),
+            body: Vec::new(),
+            messages: Vec::new(),
+            flag: None,
+            is_test: false,
+        };
+        writer.ingest(request, Box::new(move |r| tx.send(r.is_err()).unwrap()));
+        assert!(rx.try_recv().unwrap());
+    }
+}
