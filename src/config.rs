@@ -116,10 +116,11 @@ impl Config {
     }
 }
 
-/// A webhook's worker spends most of its life blocked on the writer's fsync, and every
-/// blocked worker is one more webhook in the next group commit: on 2 cores, 16 workers
-/// gave 10.8k webhooks/s at 32 connections, 32 gave 14.3k and 64 gave 16.4k (see
-/// BENCHMARKS.md). Sixteen per core, capped where memory starts to count.
+/// Workers no longer wait for a webhook's commit (the writer's responders answer), so the
+/// pool no longer caps the group-commit batch. On 2 cores with 32 connections, 8, 16 and
+/// 32 workers all gave 15.5k-18.8k webhooks/s on a busy machine, 32 slightly ahead, and
+/// 32 stays under the memory target at 128 connections (see BENCHMARKS.md). Sixteen per
+/// core also leaves a quarter of them for long polls and slow page requests.
 fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores * 16).clamp(16, 64)

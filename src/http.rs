@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{IngestOutcome, IngestRequest, Store};
 use crate::{api, pages, relay_api, webhook};
 
 /// Declared bodies above this are not drained when refused: tiny_http would allocate the
@@ -87,17 +87,38 @@ impl Response {
     }
 }
 
+/// What a handler gives back: an answer now, or a webhook to store whose answer is built
+/// and sent only after its batch is committed (or has failed).
+pub enum Reply {
+    Now(Response),
+    AfterCommit(AfterCommit),
+}
+
+/// A webhook handed to the writer. The worker does not wait for it: `answer` runs on a
+/// responder thread with the outcome, and its response goes to the waiting client.
+pub struct AfterCommit {
+    pub ingest: Box<IngestRequest>,
+    pub answer: Box<dyn FnOnce(Result<IngestOutcome>) -> Response + Send>,
+}
+
 /// One worker thread's context: the shared app and this thread's own connection.
 pub struct Worker {
     pub app: Arc<App>,
     pub store: Store,
 }
 
-/// The routing table.
-fn route(w: &mut Worker, req: &Request) -> Result<Response> {
+/// The routing table. Only the webhook may answer after COMMIT; everything else is
+/// answered by the worker, in `route_now`.
+fn route(w: &mut Worker, req: &Request) -> Result<Reply> {
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/instagram/webhook") => Ok(webhook::receive(w, req)),
         ("GET" | "HEAD", "/instagram/webhook") => Ok(webhook::receive_get(w, req)),
+        _ => route_now(w, req).map(Reply::Now),
+    }
+}
+
+fn route_now(w: &mut Worker, req: &Request) -> Result<Response> {
+    match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/instagram/stats") => api::stats(w, req),
         ("GET", "/api/messages") => api::messages(w, req),
         ("GET" | "HEAD", "/healthz") => Ok(api::healthz(w)),
@@ -225,18 +246,59 @@ fn handle(worker: &mut Worker, mut raw: tiny_http::Request) {
         return;
     }
     let request = convert(&raw, body);
-    let response = match catch_unwind(AssertUnwindSafe(|| route(worker, &request))) {
-        Ok(Ok(response)) => response,
+    let reply = match catch_unwind(AssertUnwindSafe(|| route(worker, &request))) {
+        Ok(Ok(reply)) => reply,
         Ok(Err(e)) => {
             error!("{} {}: {e}", request.method, request.path);
-            Response::error(500, "internal error; see the relay's log")
+            Reply::Now(internal_error())
         }
         Err(_) => {
             error!("{} {}: handler panicked", request.method, request.path);
-            Response::error(500, "internal error; see the relay's log")
+            Reply::Now(internal_error())
         }
     };
-    respond(raw, response);
+    match reply {
+        Reply::Now(response) => respond(raw, response),
+        Reply::AfterCommit(AfterCommit { ingest, answer }) => {
+            // The worker goes back to `recv` at once; the writer's responders answer.
+            let pending = Pending(Some(raw));
+            let done = move |result| pending.answer(answer, result);
+            worker.app.writer.ingest(*ingest, Box::new(done));
+        }
+    }
+}
+
+fn internal_error() -> Response {
+    Response::error(500, "internal error; see the relay's log")
+}
+
+/// A client waiting for its webhook's commit. Whatever happens to it, the client gets an
+/// answer: dropped unanswered (the writer lost the job or panicked), it answers 503.
+struct Pending(Option<tiny_http::Request>);
+
+impl Pending {
+    fn answer(
+        mut self,
+        answer: Box<dyn FnOnce(Result<IngestOutcome>) -> Response + Send>,
+        result: Result<IngestOutcome>,
+    ) {
+        let response = catch_unwind(AssertUnwindSafe(|| answer(result))).unwrap_or_else(|_| {
+            error!("/instagram/webhook: building the answer panicked");
+            internal_error()
+        });
+        if let Some(raw) = self.0.take() {
+            respond(raw, response);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(raw) = self.0.take() {
+            warn!("webhook dropped before its commit was known; answered 503");
+            respond(raw, webhook::not_stored());
+        }
+    }
 }
 
 fn too_large(worker: &Worker, raw: &tiny_http::Request, max_body: usize) -> Response {

@@ -1,12 +1,16 @@
 //! The webhook endpoint: secret check, parsing, storing, and the answer Chatrace reads.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use log::{info, warn};
 use serde_json::json;
 
-use crate::http::{Request, Response, Worker};
+use crate::error::Result;
+use crate::http::{AfterCommit, Reply, Request, Response, Worker};
 use crate::payload;
 use crate::secret::constant_time_eq;
-use crate::store::{IngestRequest, Rejection};
+use crate::store::{IngestOutcome, IngestRequest, Rejection};
 use crate::time::now_ms;
 
 /// Header a sender uses to mark a request as a test: stored and shown, never counted.
@@ -46,35 +50,49 @@ fn check_secret(w: &Worker, req: &Request) -> SecretCheck {
     }
 }
 
-/// `POST /instagram/webhook`.
-pub fn receive(w: &mut Worker, req: &Request) -> Response {
-    let started = std::time::Instant::now();
-    let response = receive_post(w, req);
-    w.app.metrics.webhook_acked(started.elapsed());
-    response
+/// `POST /instagram/webhook`. The ack latency is measured up to the answer, which for a
+/// stored webhook is built after COMMIT.
+pub fn receive(w: &mut Worker, req: &Request) -> Reply {
+    let started = Instant::now();
+    match receive_post(w, req) {
+        Reply::Now(response) => {
+            w.app.metrics.webhook_acked(started.elapsed());
+            Reply::Now(response)
+        }
+        Reply::AfterCommit(mut deferred) => {
+            let metrics = Arc::clone(&w.app.metrics);
+            let answer = deferred.answer;
+            deferred.answer = Box::new(move |result| {
+                let response = answer(result);
+                metrics.webhook_acked(started.elapsed());
+                response
+            });
+            Reply::AfterCommit(deferred)
+        }
+    }
 }
 
-fn receive_post(w: &mut Worker, req: &Request) -> Response {
+fn receive_post(w: &mut Worker, req: &Request) -> Reply {
     match check_secret(w, req) {
         SecretCheck::Valid => store(w, req),
-        SecretCheck::Missing => unauthorized(
+        SecretCheck::Missing => Reply::Now(unauthorized(
             w,
             req,
             "missing_secret",
             "no secret: send the header X-Webhook-Secret (or ?secret= in the URL)",
-        ),
-        SecretCheck::Wrong => unauthorized(
+        )),
+        SecretCheck::Wrong => Reply::Now(unauthorized(
             w,
             req,
             "bad_secret",
             "wrong secret: copy it again from the relay's setup page",
-        ),
+        )),
     }
 }
 
 /// `GET /instagram/webhook`: Meta's verification handshake, a Chatrace request that carries
 /// its fields in the query string, or a person checking that the endpoint is up.
-pub fn receive_get(w: &mut Worker, req: &Request) -> Response {
+pub fn receive_get(w: &mut Worker, req: &Request) -> Reply {
     let params = payload::parse_form(&req.query);
     let param = |name: &str| {
         params
@@ -83,35 +101,37 @@ pub fn receive_get(w: &mut Worker, req: &Request) -> Response {
             .map(|(_, v)| v.as_str())
     };
     if let Some(nonce) = param(crate::probe::PARAM) {
-        return Response::text(200, &w.app.probe.answer(nonce));
+        return Reply::Now(Response::text(200, &w.app.probe.answer(nonce)));
     }
     if let Some(mode) = param("hub.mode") {
         let token = param("hub.verify_token").unwrap_or("");
-        return if mode == "subscribe"
-            && constant_time_eq(token.as_bytes(), w.app.webhook_secret.as_bytes())
-        {
-            Response::text(200, param("hub.challenge").unwrap_or(""))
-        } else {
-            log_rejection(
-                w,
-                req,
-                "bad_secret",
-                "Meta verification with a wrong verify token".into(),
-            );
-            Response::text(
-                403,
-                "verify token does not match the relay's webhook secret",
-            )
-        };
+        return Reply::Now(
+            if mode == "subscribe"
+                && constant_time_eq(token.as_bytes(), w.app.webhook_secret.as_bytes())
+            {
+                Response::text(200, param("hub.challenge").unwrap_or(""))
+            } else {
+                log_rejection(
+                    w,
+                    req,
+                    "bad_secret",
+                    "Meta verification with a wrong verify token".into(),
+                );
+                Response::text(
+                    403,
+                    "verify token does not match the relay's webhook secret",
+                )
+            },
+        );
     }
     let has_fields = params.iter().any(|(k, _)| k != "secret");
-    match check_secret(w, req) {
-        SecretCheck::Valid if has_fields => store(w, req),
+    Reply::Now(match check_secret(w, req) {
+        SecretCheck::Valid if has_fields => return store(w, req),
         SecretCheck::Valid => Response::text(200, "chatrace-relay webhook endpoint is up and the secret is right. Chatrace should POST here.\n"),
         SecretCheck::Missing if !has_fields => Response::text(200, "chatrace-relay webhook endpoint is up. Chatrace should POST here with the header X-Webhook-Secret.\n"),
         SecretCheck::Missing => unauthorized(w, req, "missing_secret", "no secret: send the header X-Webhook-Secret (or ?secret= in the URL)"),
         SecretCheck::Wrong => unauthorized(w, req, "bad_secret", "wrong secret: copy it again from the relay's setup page"),
-    }
+    })
 }
 
 /// Any unknown path. A POST there is logged: it is how a user learns that Chatrace calls the
@@ -136,7 +156,14 @@ fn unauthorized(w: &Worker, req: &Request, reason: &'static str, message: &str) 
     Response::error(401, message)
 }
 
-fn store(w: &mut Worker, req: &Request) -> Response {
+/// The answer to a webhook that was not committed: Chatrace retries it later.
+pub fn not_stored() -> Response {
+    Response::error(503, "could not store the request; try again later")
+        .with_header("Retry-After", "5")
+}
+
+/// Parses a webhook and hands it to the writer; the answer is built after COMMIT.
+fn store(w: &mut Worker, req: &Request) -> Reply {
     let content_type = req.header("Content-Type");
     let parsed = payload::parse(&payload::Request {
         content_type,
@@ -147,7 +174,7 @@ fn store(w: &mut Worker, req: &Request) -> Response {
         Ok(p) => p,
         Err(payload::Malformed(reason)) => {
             log_rejection(w, req, "malformed", reason.clone());
-            return Response::error(400, &format!("malformed body: {reason}"));
+            return Reply::Now(Response::error(400, &format!("malformed body: {reason}")));
         }
     };
     let size = req.body.len();
@@ -165,13 +192,27 @@ fn store(w: &mut Worker, req: &Request) -> Response {
         flag: parsed.flag,
         is_test: req.header(TEST_HEADER).is_some(),
     };
-    match w.app.writer.ingest(ingest) {
+    let client = req.client.clone();
+    Reply::AfterCommit(AfterCommit {
+        ingest: Box::new(ingest),
+        answer: Box::new(move |result| answer(result, size, client.as_deref(), flag.as_ref())),
+    })
+}
+
+/// The answer to a webhook once its batch has committed or failed.
+fn answer(
+    result: Result<IngestOutcome>,
+    size: usize,
+    client: Option<&str>,
+    flag: Option<&payload::Flag>,
+) -> Response {
+    match result {
         Ok(outcome) => {
             info!(
                 "webhook stored={} duplicates={} size={size} from={}{}",
                 outcome.stored_ids.len(),
                 outcome.duplicates,
-                req.client.as_deref().unwrap_or("-"),
+                client.unwrap_or("-"),
                 flag.as_ref()
                     .map(|f| format!(" flag={}", f.code()))
                     .unwrap_or_default(),
@@ -183,7 +224,7 @@ fn store(w: &mut Worker, req: &Request) -> Response {
                 "ids": outcome.stored_ids,
                 "request_id": outcome.request_id,
             });
-            if let Some(flag) = &flag {
+            if let Some(flag) = flag {
                 answer["warning"] = json!(flag.code());
                 answer["detail"] = json!(flag.describe());
             }
@@ -191,8 +232,7 @@ fn store(w: &mut Worker, req: &Request) -> Response {
         }
         Err(e) => {
             warn!("webhook not stored ({e}); answered 503");
-            Response::error(503, "could not store the request; try again later")
-                .with_header("Retry-After", "5")
+            not_stored()
         }
     }
 }

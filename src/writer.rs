@@ -1,8 +1,15 @@
 //! The group-commit writer: the one thread that writes to the database. Workers hand it
-//! their writes and wait; it commits everything that queued up while the previous fsync ran
-//! as one transaction, so many webhooks share one fsync and none is answered before COMMIT.
+//! their writes; it commits everything that queued up while the previous fsync ran as one
+//! transaction, so many webhooks share one fsync and none is answered before COMMIT.
+//!
+//! A webhook's worker does not wait for its commit: it hands over the write with a
+//! continuation and goes back to accepting requests. After the batch commits (or fails),
+//! the writer passes each continuation its outcome through a small responder pool, which
+//! builds and sends the answer. The writer itself never blocks on a client's socket, and
+//! one batch can carry every webhook in flight rather than one per worker thread.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -15,11 +22,22 @@ use crate::store::{IngestOutcome, IngestRequest, Rejection, Store};
 /// Largest number of writes committed together; bounds a batch's latency.
 const MAX_BATCH: usize = 256;
 /// Writes that may wait for the writer; past this, rejections are dropped rather than
-/// letting a flood of bad requests stall good ones.
+/// letting a flood of bad requests stall good ones, and a worker handing over a webhook
+/// waits (backpressure).
 const QUEUE: usize = 4096;
+/// Threads that answer committed webhooks. Building and sending a small JSON answer is
+/// cheap; two keep one slow client socket from holding up every other answer.
+const RESPONDERS: usize = 2;
+
+/// What happens to a webhook once its batch has committed or failed; called exactly once,
+/// on a responder thread. Dropping it uncalled must still answer the client (the HTTP
+/// layer's continuation answers 503 when dropped).
+pub type Done = Box<dyn FnOnce(Result<IngestOutcome>) + Send>;
+
+type Answer = (Done, Result<IngestOutcome>);
 
 enum Job {
-    Ingest(Box<IngestRequest>, SyncSender<Result<IngestOutcome>>),
+    Ingest(Box<IngestRequest>, Done),
     Reject(Rejection),
     Probe(SyncSender<Result<()>>),
 }
@@ -70,19 +88,22 @@ impl Writer {
         let newest = Arc::new(NewestMessage::default());
         newest.publish(store.newest_message_id()?);
         let published = Arc::clone(&newest);
+        let answers = start_responders()?;
         thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(&mut store, &queue, &forward_targets, &published))?;
+            .spawn(move || run(&mut store, &queue, &forward_targets, &published, &answers))?;
         Ok(Writer { jobs, newest })
     }
 
-    /// Stores a webhook request; returns only after it is committed to disk.
-    pub fn ingest(&self, request: IngestRequest) -> Result<IngestOutcome> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job::Ingest(Box::new(request), reply))
-            .map_err(|_| Error::WriterStopped)?;
-        answer.recv().map_err(|_| Error::WriterStopped)?
+    /// Queues a webhook request for the next batch and returns at once (or waits while the
+    /// queue is full). `done` is called with the outcome only after the batch is committed
+    /// to disk, or with the error if it was not; if the writer has stopped, right here.
+    pub fn ingest(&self, request: IngestRequest, done: Done) {
+        if let Err(mpsc::SendError(Job::Ingest(_, done))) =
+            self.jobs.send(Job::Ingest(Box::new(request), done))
+        {
+            done(Err(Error::WriterStopped));
+        }
     }
 
     /// Logs a rejected request without waiting. Best effort by design: under a flood the
@@ -109,7 +130,46 @@ impl Writer {
     }
 }
 
-fn run(store: &mut Store, queue: &Receiver<Job>, targets: &[String], newest: &NewestMessage) {
+/// Starts the responder threads; returns the channel the writer hands outcomes to.
+fn start_responders() -> Result<Sender<Answer>> {
+    let (answers, outcomes) = mpsc::channel::<Answer>();
+    let outcomes = Arc::new(Mutex::new(outcomes));
+    for n in 0..RESPONDERS {
+        let outcomes = Arc::clone(&outcomes);
+        thread::Builder::new()
+            .name(format!("responder-{n}"))
+            .spawn(move || loop {
+                let next = outcomes.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok((done, result)) = next else {
+                    return;
+                };
+                finish(done, result);
+            })?;
+    }
+    Ok(answers)
+}
+
+/// Runs a continuation; a panic in it is logged and must not take its thread down.
+fn finish(done: Done, result: Result<IngestOutcome>) {
+    if catch_unwind(AssertUnwindSafe(|| done(result))).is_err() {
+        error!("answering a stored webhook panicked");
+    }
+}
+
+/// Hands an outcome to the responders; should they all be gone, answers here instead.
+fn answer(answers: &Sender<Answer>, done: Done, result: Result<IngestOutcome>) {
+    if let Err(mpsc::SendError((done, result))) = answers.send((done, result)) {
+        finish(done, result);
+    }
+}
+
+fn run(
+    store: &mut Store,
+    queue: &Receiver<Job>,
+    targets: &[String],
+    newest: &NewestMessage,
+    answers: &Sender<Answer>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Blocks for the first job, then takes whatever else is already waiting.
     while let Ok(first) = queue.recv() {
@@ -120,11 +180,17 @@ fn run(store: &mut Store, queue: &Receiver<Job>, targets: &[String], newest: &Ne
                 Err(_) => break,
             }
         }
-        commit(store, &mut batch, targets, newest);
+        commit(store, &mut batch, targets, newest, answers);
     }
 }
 
-fn commit(store: &mut Store, batch: &mut Vec<Job>, targets: &[String], newest: &NewestMessage) {
+fn commit(
+    store: &mut Store,
+    batch: &mut Vec<Job>,
+    targets: &[String],
+    newest: &NewestMessage,
+    answers: &Sender<Answer>,
+) {
     use crate::store::Write;
     let writes: Vec<Write> = batch
         .iter()
@@ -141,14 +207,14 @@ fn commit(store: &mut Store, batch: &mut Vec<Job>, targets: &[String], newest: &
             let mut max_id = 0;
             for (job, result) in batch.drain(..).zip(results) {
                 match job {
-                    Job::Ingest(_, reply) => {
+                    Job::Ingest(_, done) => {
                         let result = result.and_then(|o| {
                             o.ok_or_else(|| Error::NotStored("no outcome recorded".into()))
                         });
                         if let Ok(o) = &result {
                             max_id = max_id.max(o.stored_ids.iter().copied().max().unwrap_or(0));
                         }
-                        let _ = reply.send(result);
+                        answer(answers, done, result);
                     }
                     Job::Probe(reply) => {
                         let _ = reply.send(result.map(|_| ()));
@@ -163,13 +229,13 @@ fn commit(store: &mut Store, batch: &mut Vec<Job>, targets: &[String], newest: &
             newest.publish(max_id);
         }
         Err(e) => {
-            // Nothing in the batch was committed: every waiting worker answers 503.
+            // Nothing in the batch was committed: every webhook in it is answered 503.
             error!("write batch of {} failed: {e}", batch.len());
             let reason = e.to_string();
             for job in batch.drain(..) {
                 match job {
-                    Job::Ingest(_, reply) => {
-                        let _ = reply.send(Err(Error::NotStored(reason.clone())));
+                    Job::Ingest(_, done) => {
+                        answer(answers, done, Err(Error::NotStored(reason.clone())));
                     }
                     Job::Probe(reply) => {
                         let _ = reply.send(Err(Error::NotStored(reason.clone())));
@@ -178,5 +244,64 @@ fn commit(store: &mut Store, batch: &mut Vec<Job>, targets: &[String], newest: &
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> IngestOutcome {
+        IngestOutcome {
+            request_id: 1,
+            stored_ids: vec![1],
+            duplicates: 0,
+        }
+    }
+
+    #[test]
+    fn a_panicking_continuation_does_not_stop_the_responders() {
+        let answers = start_responders().unwrap();
+        for _ in 0..RESPONDERS {
+            answer(&answers, Box::new(|_| panic!("boom")), Ok(outcome()));
+        }
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..RESPONDERS * 2 {
+            let tx = tx.clone();
+            answer(
+                &answers,
+                Box::new(move |r| tx.send(r.is_ok()).unwrap()),
+                Ok(outcome()),
+            );
+        }
+        for _ in 0..RESPONDERS * 2 {
+            assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_stopped_writer_answers_at_once_with_an_error() {
+        let (jobs, queue) = mpsc::sync_channel(1);
+        drop(queue);
+        let writer = Writer {
+            jobs,
+            newest: Arc::default(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let request = IngestRequest {
+            received_at_ms: 0,
+            method: "POST".into(),
+            path: "/instagram/webhook".into(),
+            query: String::new(),
+            remote_addr: None,
+            content_type: None,
+            headers: "[]".into(),
+            body: Vec::new(),
+            messages: Vec::new(),
+            flag: None,
+            is_test: false,
+        };
+        writer.ingest(request, Box::new(move |r| tx.send(r.is_err()).unwrap()));
+        assert!(rx.try_recv().unwrap());
     }
 }
