@@ -513,9 +513,17 @@ fn an_outage_backlog_drains_without_slowing_the_webhook() {
          while draining ({} posts) p50 {drain_p50:?} p99 {drain_p99:?}",
         during_drain.len()
     );
+    // The median is the signal: forwarding's writes holding up ingestion would shift the
+    // whole distribution. With ~300 posts p99 is the third-slowest one, which a single
+    // scheduling stall from a test running alongside can move, so it only guards against
+    // stalls far beyond that.
     assert!(
-        drain_p99 <= outage_p99 * 3 + Duration::from_millis(25),
-        "draining slowed the webhook: p99 {drain_p99:?} vs {outage_p99:?}"
+        drain_p50 <= outage_p50 * 2 + Duration::from_millis(2),
+        "draining slowed the webhook: p50 {drain_p50:?} vs {outage_p50:?}"
+    );
+    assert!(
+        drain_p99 <= outage_p99 * 3 + Duration::from_millis(100),
+        "draining stalled the webhook: p99 {drain_p99:?} vs {outage_p99:?}"
     );
 }
 
