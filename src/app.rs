@@ -68,6 +68,7 @@ pub fn serve(config: Config) -> Result<()> {
         .map(|_| Store::connect(&config.db))
         .collect::<Result<Vec<_>>>()?;
     let (server, addr) = crate::http::bind(&config.listen)?;
+    crate::shutdown::install();
     let long_polls = WaitSlots::for_workers(config.workers);
     let app = Arc::new(App {
         config,

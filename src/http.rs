@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use log::{error, info, warn};
 use serde::Serialize;
@@ -186,11 +187,20 @@ pub fn bind(listen: &str) -> Result<(tiny_http::Server, SocketAddr)> {
     Ok((server, addr))
 }
 
-/// Runs the worker pool until tiny_http's accept thread fails; returns that failure so the
-/// process exits non-zero and systemd restarts it.
+/// How often an idle worker looks whether a stop was asked for.
+const STOP_POLL: Duration = Duration::from_millis(250);
+/// How long workers keep answering queued requests after a stop was asked for.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// After the last commit, the responders' time to write the final answers.
+const LAST_ANSWERS: Duration = Duration::from_millis(300);
+
+/// Runs the worker pool. Returns Ok after a stop signal, once every request already
+/// accepted has been answered and every acknowledged write committed; returns the failure
+/// if tiny_http's accept thread dies, so the process exits non-zero and systemd restarts it.
 pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Result<()> {
     let server = Arc::new(server);
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
+    let mut workers = Vec::with_capacity(stores.len());
     for (n, store) in stores.into_iter().enumerate() {
         let mut worker = Worker {
             app: Arc::clone(&app),
@@ -198,23 +208,61 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
         };
         let server = Arc::clone(&server);
         let fatal = fatal_tx.clone();
-        thread::Builder::new()
-            .name(format!("worker-{n}"))
-            .spawn(move || loop {
-                match server.recv() {
-                    Ok(request) => handle(&mut worker, request),
-                    Err(e) => {
-                        let _ = fatal.send(format!("accepting connections failed: {e}"));
-                        return;
-                    }
-                }
-            })?;
+        workers.push(
+            thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .spawn(move || serve_requests(&server, &mut worker, &fatal))?,
+        );
     }
     drop(fatal_tx);
-    let reason = fatal_rx
-        .recv()
-        .unwrap_or_else(|_| "every worker thread stopped".into());
-    Err(Error::Server(reason))
+    loop {
+        match fatal_rx.recv_timeout(STOP_POLL) {
+            Ok(reason) => return Err(Error::Server(reason)),
+            Err(_) if crate::shutdown::requested() => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Server("every worker thread stopped".into()))
+            }
+        }
+    }
+    info!("stopping: answering the requests already accepted");
+    for worker in workers {
+        let _ = worker.join();
+    }
+    // The last handle: dropping it closes the listening socket.
+    drop(server);
+    // The writer takes jobs in order, so once this probe is through, every webhook handed
+    // over before it is committed and its answer is with the responders.
+    if let Err(e) = app.writer.probe() {
+        warn!("last commit before stopping failed: {e}");
+    }
+    thread::sleep(LAST_ANSWERS);
+    info!("stopped");
+    Ok(())
+}
+
+fn serve_requests(server: &tiny_http::Server, worker: &mut Worker, fatal: &mpsc::Sender<String>) {
+    while !crate::shutdown::requested() {
+        match server.recv_timeout(STOP_POLL) {
+            Ok(Some(request)) => handle(worker, request),
+            Ok(None) => {}
+            Err(e) => {
+                let _ = fatal.send(format!("accepting connections failed: {e}"));
+                return;
+            }
+        }
+    }
+    // Answer what tiny_http has already queued. The listener stays open until the server
+    // is dropped, so under load the queue never runs dry: the drain is bounded in time, and
+    // whatever is still queued afterwards gets tiny_http's 500 when the server is dropped,
+    // never an acknowledgement.
+    let deadline = std::time::Instant::now() + DRAIN_TIME;
+    while std::time::Instant::now() < deadline {
+        match server.try_recv() {
+            Ok(Some(request)) => handle(worker, request),
+            _ => return,
+        }
+    }
 }
 
 fn handle(worker: &mut Worker, mut raw: tiny_http::Request) {

@@ -22,6 +22,7 @@ pub mod reply;
 pub mod secret;
 pub mod session;
 pub mod setup;
+pub mod shutdown;
 pub mod signature;
 pub mod store;
 pub mod time;

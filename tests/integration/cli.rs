@@ -132,3 +132,56 @@ fn stats_and_export_read_the_database() {
     assert!(!ok);
     assert!(err.contains("RFC 3339"), "{err}");
 }
+
+/// `systemctl stop` sends SIGTERM: the relay answers what it accepted, commits, and exits 0.
+#[test]
+fn sigterm_stops_cleanly_after_answering_accepted_webhooks() {
+    let mut relay = Relay::start("sigterm");
+    let addr = relay.addr.clone();
+    let client = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..100_000 {
+            let body = format!(r#"{{"contact_id":"s","text":"t","message_id":"term-{i}"}}"#);
+            let raw = format!(
+                "POST /instagram/webhook HTTP/1.1\r\nHost: x\r\nX-Webhook-Secret: {SECRET}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+                break; // the listener is closed: the relay is stopping
+            };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            if std::io::Write::write_all(&mut stream, raw.as_bytes()).is_err() {
+                break;
+            }
+            match try_read_reply(&mut std::io::BufReader::new(stream)) {
+                Ok(reply) if reply.status == 200 => acked.push(format!("term-{i}")),
+                _ => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = relay.terminate();
+    let acked = client.join().unwrap();
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        relay.log()
+    );
+    assert!(relay.log().contains("stopped"), "{}", relay.log());
+    assert!(!acked.is_empty());
+    let stored: std::collections::HashSet<String> = relay
+        .db()
+        .prepare("SELECT external_id FROM messages WHERE external_id LIKE 'term-%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for id in &acked {
+        assert!(
+            stored.contains(id),
+            "{id} was acknowledged but is not stored"
+        );
+    }
+}
