@@ -665,13 +665,12 @@ fn is_placeholder(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    const EXTERNAL_REQUEST: &str =
-        include_str!("../../shared/fixtures/chatrace-external-request.json");
-    const FLAT_LEGACY: &str = include_str!("../../shared/fixtures/flat-legacy.json");
-    const FORM_ENCODED: &str = include_str!("../../shared/fixtures/form-encoded.txt");
-    const META_INSTAGRAM: &str = include_str!("../../shared/fixtures/meta-instagram.json");
-    const META_ECHO: &str = include_str!("../../shared/fixtures/meta-echo-and-attachment.json");
-    const UNFILLED: &str = include_str!("../../shared/fixtures/unfilled-placeholders.json");
+    const EXTERNAL_REQUEST: &str = include_str!("../tests/fixtures/chatrace-external-request.json");
+    const FLAT_LEGACY: &str = include_str!("../tests/fixtures/flat-legacy.json");
+    const FORM_ENCODED: &str = include_str!("../tests/fixtures/form-encoded.txt");
+    const META_INSTAGRAM: &str = include_str!("../tests/fixtures/meta-instagram.json");
+    const META_ECHO: &str = include_str!("../tests/fixtures/meta-echo-and-attachment.json");
+    const UNFILLED: &str = include_str!("../tests/fixtures/unfilled-placeholders.json");
     const ANNA: &str = "6742218934563412";
 
     fn request<'a>(content_type: Option<&'a str>, body: &'a str, query: &'a str) -> Request<'a> {

@@ -8,6 +8,7 @@ mod util;
 mod browser;
 mod cli;
 mod crash;
+mod fixtures;
 mod forward;
 mod long_poll;
 mod metrics;

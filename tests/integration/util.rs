@@ -27,11 +27,15 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The example bodies, from the repository's copy of the shared fixtures
+/// (`fixtures.rs` checks the copy against `../shared/fixtures`).
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(name);
+    let path = fixtures_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// A running relay process; killed when dropped.
