@@ -63,12 +63,10 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
+/// One request on a fresh connection: for occasional calls (the token check, the
+/// self-probe, replies, test webhooks).
 pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, Failure> {
-    let mut req = agent(timeout).get(url);
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    finish(req.call())
+    Client::new(timeout).get(url, headers)
 }
 
 pub fn post(
@@ -77,11 +75,7 @@ pub fn post(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Reply, Failure> {
-    let mut req = agent(timeout).post(url);
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    finish(req.send(body))
+    Client::new(timeout).post(url, headers, body)
 }
 
 /// A client that keeps connections open between calls: for the delivery threads, which
@@ -98,13 +92,23 @@ impl Client {
         }
     }
 
-    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, Failure> {
-        let mut req = self.agent.post(url);
-        for (n, v) in headers {
-            req = req.header(*n, *v);
-        }
-        finish(req.send(body))
+    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, Failure> {
+        finish(with_headers(self.agent.get(url), headers).call())
     }
+
+    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, Failure> {
+        finish(with_headers(self.agent.post(url), headers).send(body))
+    }
+}
+
+fn with_headers<B>(
+    mut req: ureq::RequestBuilder<B>,
+    headers: &[(&str, &str)],
+) -> ureq::RequestBuilder<B> {
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    req
 }
 
 fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, Failure> {
