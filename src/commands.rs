@@ -9,6 +9,7 @@ use crate::app::resolve_secret;
 use crate::cli::{CheckTokenArgs, Cli, Command, ExportArgs, ReplayArgs, SendTestArgs, StatsArgs};
 use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
+use crate::outbound::{Failure, Reply};
 use crate::store::{Message, Store};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -169,9 +170,22 @@ fn csv_cell(value: &str) -> String {
     }
 }
 
-/// The sample `send-test` posts: the body a Chatrace External Request would send, with a
-/// fresh message id so repeated runs are not taken for duplicates.
-pub fn sample_body() -> String {
+/// Posts the sample webhook the way Chatrace would, marked as a test so it is stored and
+/// shown but never counted. Used by `send-test` and by the setup page's button.
+pub fn post_sample(url: &str, secret: &str) -> std::result::Result<Reply, Failure> {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Webhook-Secret", secret),
+        (crate::webhook::TEST_HEADER, "1"),
+    ];
+    crate::outbound::post(url, &headers, sample_body().as_bytes(), SAMPLE_TIMEOUT)
+}
+
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The body a Chatrace External Request would send, with a fresh message id so repeated
+/// runs are not taken for duplicates.
+fn sample_body() -> String {
     let now = crate::time::now_ms();
     serde_json::json!({
         "contact_id": "test-contact",
@@ -203,14 +217,8 @@ fn send_test(args: SendTestArgs) -> Result<ExitCode> {
                 )
             })?,
     };
-    let body = sample_body();
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("X-Webhook-Secret", secret.as_str()),
-        (crate::webhook::TEST_HEADER, "1"),
-    ];
     println!("POST {url}");
-    match crate::outbound::post(&url, &headers, body.as_bytes(), Duration::from_secs(10)) {
+    match post_sample(&url, &secret) {
         Ok(reply) => {
             println!("HTTP {}\n{}", reply.status, reply.body.trim_end());
             if (200..300).contains(&reply.status) {

@@ -2,7 +2,6 @@
 //! computed from facts each time it is shown. The page renders it, `/api/setup` serves it.
 
 use std::path::Path;
-use std::time::Duration;
 
 use log::warn;
 use serde::{Deserialize, Serialize};
@@ -127,7 +126,6 @@ const LOW_DISK_BYTES: u64 = 1024 * 1024 * 1024;
 const LOW_DISK_PERCENT: u64 = 5;
 /// A delivery pending longer than this means the target has been failing for a while.
 const STUCK_PENDING_MS: i64 = 10 * 60_000;
-const SEND_TEST_TIMEOUT: Duration = Duration::from_secs(10);
 const WEBHOOK_PATH: &str = "/instagram/webhook";
 
 /// The checklist, in the order of DESIGN.md.
@@ -916,14 +914,8 @@ fn send_test(app: &App, lang: Lang) -> String {
 
 /// Whether the relay stored it, and a sentence saying what happened.
 fn post_sample(app: &App, url: &str, lang: Lang) -> (bool, String) {
-    let body = crate::commands::sample_body();
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("X-Webhook-Secret", app.webhook_secret.as_str()),
-        (crate::webhook::TEST_HEADER, "1"),
-    ];
     let to = format!("{} {url}:", lang.pick("Sent to", "Отправлено на"));
-    match crate::outbound::post(url, &headers, body.as_bytes(), SEND_TEST_TIMEOUT) {
+    match crate::commands::post_sample(url, &app.webhook_secret) {
         Ok(reply) if (200..300).contains(&reply.status) => (
             true,
             format!(
