@@ -288,19 +288,7 @@ mod tests {
             newest: Arc::default(),
         };
         let (tx, rx) = mpsc::channel();
-        let request = IngestRequest {
-            received_at_ms: 0,
-            method: "POST".into(),
-            path: "/instagram/webhook".into(),
-            query: String::new(),
-            remote_addr: None,
-            content_type: None,
-            headers: "[]".into(),
-            body: Vec::new(),
-            messages: Vec::new(),
-            flag: None,
-            is_test: false,
-        };
+        let request = IngestRequest::sample("hi", "w1");
         writer.ingest(request, Box::new(move |r| tx.send(r.is_err()).unwrap()));
         assert!(rx.try_recv().unwrap());
     }

@@ -354,16 +354,14 @@ fn bump(conn: &Connection, name: &str, by: i64) -> Result<()> {
     Ok(())
 }
 
+/// A webhook request for unit tests: one incoming message from contact "c".
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::payload::{Direction, NewMessage};
-
-    fn request(path: &str, external_id: &str) -> IngestRequest {
+impl IngestRequest {
+    pub fn sample(text: &str, external_id: &str) -> IngestRequest {
         IngestRequest {
             received_at_ms: 1_000,
             method: "POST".into(),
-            path: path.into(),
+            path: "/instagram/webhook".into(),
             query: String::new(),
             remote_addr: None,
             content_type: None,
@@ -372,17 +370,28 @@ mod tests {
             messages: vec![NewMessage {
                 sent_at_ms: None,
                 channel: None,
-                direction: Direction::In,
+                direction: crate::payload::Direction::In,
                 contact_id: "c".into(),
                 contact_name: None,
                 username: None,
-                text: Some("hi".into()),
+                text: Some(text.into()),
                 attachments: Vec::new(),
                 external_id: Some(external_id.into()),
             }],
             flag: None,
             is_test: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, external_id: &str) -> IngestRequest {
+        let mut request = IngestRequest::sample("hi", external_id);
+        request.path = path.into();
+        request
     }
 
     /// One bad write in a batch must not take the others down with it, and must leave no

@@ -342,53 +342,26 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::{Direction, NewMessage};
     use crate::store::{IngestRequest, Write};
 
-    fn store_with_messages(n: usize, targets: &[&str]) -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!(
-            "outbox-{}-{}",
-            std::process::id(),
-            crate::time::now_ms() ^ n as i64 ^ targets.len() as i64
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
-        let mut store = Store::open(&path).unwrap();
+    fn store_with_messages(n: usize, targets: &[&str]) -> Store {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
         let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
         let requests: Vec<IngestRequest> = (0..n)
-            .map(|i| IngestRequest {
-                received_at_ms: 1_000 + i as i64,
-                method: "POST".into(),
-                path: "/instagram/webhook".into(),
-                query: String::new(),
-                remote_addr: None,
-                content_type: None,
-                headers: "[]".into(),
-                body: Vec::new(),
-                messages: vec![NewMessage {
-                    sent_at_ms: None,
-                    channel: None,
-                    direction: Direction::In,
-                    contact_id: "c".into(),
-                    contact_name: None,
-                    username: None,
-                    text: Some(format!("m{i}")),
-                    attachments: Vec::new(),
-                    external_id: Some(format!("x{i}")),
-                }],
-                flag: None,
-                is_test: false,
+            .map(|i| {
+                let mut request = IngestRequest::sample(&format!("m{i}"), &format!("x{i}"));
+                request.received_at_ms = 1_000 + i as i64;
+                request
             })
             .collect();
         let writes: Vec<Write> = requests.iter().map(Write::Ingest).collect();
         store.write_batch(&writes, &targets).unwrap();
-        (store, path)
+        store
     }
 
     #[test]
     fn attempts_move_deliveries_through_their_states() {
-        let (mut store, _) = store_with_messages(3, &["http://a", "http://b"]);
+        let mut store = store_with_messages(3, &["http://a", "http://b"]);
         let due = store.due_deliveries("http://a", 5_000, 10).unwrap();
         assert_eq!(due.len(), 3);
         assert_eq!(due[0].message.text.as_deref(), Some("m0"));
