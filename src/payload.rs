@@ -72,14 +72,6 @@ impl Direction {
             Direction::Out => "out",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Direction> {
-        match s {
-            "in" => Some(Direction::In),
-            "out" => Some(Direction::Out),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1354,10 +1346,8 @@ mod tests {
     #[test]
     fn directions() {
         for d in [Direction::In, Direction::Out] {
-            assert_eq!(Direction::parse(d.as_str()), Some(d));
             assert_eq!(serde_json::to_value(d).ok(), Some(Value::from(d.as_str())));
         }
-        assert_eq!(Direction::parse("IN"), None);
         let attachment = Attachment {
             kind: "image".into(),
             url: "u".into(),

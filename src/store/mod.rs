@@ -145,10 +145,4 @@ impl Store {
             .pragma_query_value(None, "synchronous", |r| r.get(0))?;
         Ok((mode, sync))
     }
-
-    pub fn integrity_check(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
-    }
 }
