@@ -15,18 +15,20 @@
 //! - `BENCH_CONNS` only the levels with these connection counts, e.g. `32` or `8,32`, for
 //!   quick comparisons (the targets are judged only when 32 is included).
 //!
-//! The load generator is std only: one thread per connection, request/response in a loop
-//! over a raw TcpStream. Keep-alive connections are opened one after another, each waiting
+//! The load generator (`load.rs`) runs one thread per core over nonblocking
+//! sockets, like `wrk`. Keep-alive connections are opened one after another, each waiting
 //! for its first answer, because tiny_http 0.12 can leave a connection from a burst of new
 //! ones unread for as long as the others stay open. Any request without a good answer within
 //! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod load;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -330,21 +332,6 @@ fn start_noop() -> SocketAddr {
     addr
 }
 
-/// Per-level state the connection threads read: recording starts after the warm-up.
-struct Phase {
-    recording: AtomicBool,
-    stop: AtomicBool,
-}
-
-#[derive(Default)]
-struct ConnStats {
-    latencies: Vec<u32>,
-    /// Every 200 `"ok":true`, warm-up included: each stored exactly one message.
-    answered: usize,
-    failures: usize,
-    notes: Vec<String>,
-}
-
 fn run_load(
     addr: SocketAddr,
     target: &'static str,
@@ -352,22 +339,27 @@ fn run_load(
     conns: usize,
     measure: Duration,
 ) -> Level {
-    let phase = Arc::new(Phase {
+    let phase = Arc::new(load::Phase {
         recording: AtomicBool::new(false),
         stop: AtomicBool::new(false),
+        next_to_open: AtomicUsize::new(0),
     });
-    let (opened_tx, opened_rx) = mpsc::channel();
-    let mut threads = Vec::with_capacity(conns);
-    for c in 0..conns {
-        let phase = Arc::clone(&phase);
-        let opened = opened_tx.clone();
-        let prefix = format!("{target}-{}-{conns}-{c}", mode.slug());
-        threads.push(thread::spawn(move || {
-            connection(addr, mode, c, &prefix, &phase, opened)
-        }));
-        // One connection at a time: the next opens only once this one has been answered (or
-        // has failed), so tiny_http never sees a burst of new keep-alive connections.
-        let _ = opened_rx.recv_timeout(REPLY_TIMEOUT * 2);
+    let prefix = format!("{target}-{}-{conns}", mode.slug());
+    let threads = load::threads(conns);
+    let generators: Vec<_> = (0..threads)
+        .map(|index| {
+            let phase = Arc::clone(&phase);
+            let prefix = prefix.clone();
+            thread::spawn(move || load::drive(addr, mode, conns, &prefix, (index, threads), &phase))
+        })
+        .collect();
+    // Each connection opens once the one before it had its first answer or failed, which
+    // takes at most REPLY_TIMEOUT each.
+    let opening = Instant::now();
+    while phase.next_to_open.load(Ordering::Acquire) < conns
+        && opening.elapsed() < REPLY_TIMEOUT * 2 * conns as u32
+    {
+        thread::sleep(Duration::from_millis(1));
     }
     thread::sleep(WARM_UP);
     phase.recording.store(true, Ordering::SeqCst);
@@ -389,139 +381,16 @@ fn run_load(
         mismatch: None,
         answered_outside_window: 0,
     };
-    for thread in threads {
-        let stats = thread.join().expect("connection thread panicked");
-        level.requests += stats.latencies.len();
-        level.answered_outside_window += stats.answered - stats.latencies.len();
-        level.latencies.extend(stats.latencies);
-        level.failures += stats.failures;
-        level.notes.extend(stats.notes);
+    for generator in generators {
+        let tally = generator.join().expect("load generator thread panicked");
+        level.requests += tally.latencies.len();
+        level.answered_outside_window += tally.answered - tally.latencies.len();
+        level.latencies.extend(tally.latencies);
+        level.failures += tally.failures;
+        level.notes.extend(tally.notes);
     }
     level.latencies.sort_unstable();
     level
-}
-
-/// One client connection (or, per request, a series of them) sending webhooks until stopped.
-fn connection(
-    addr: SocketAddr,
-    mode: Mode,
-    c: usize,
-    prefix: &str,
-    phase: &Phase,
-    opened: mpsc::Sender<()>,
-) -> ConnStats {
-    let mut stats = ConnStats::default();
-    let mut opened = Some(opened);
-    let mut stream: Option<BufReader<TcpStream>> = None;
-    let template = body(c);
-    let mut n = 0usize;
-    while !phase.stop.load(Ordering::Relaxed) {
-        let request = request(&template, &format!("{prefix}-{n}"), mode);
-        n += 1;
-        let recording = phase.recording.load(Ordering::Relaxed);
-        let started = Instant::now();
-        match exchange(&mut stream, addr, &request, mode) {
-            Ok(()) => {
-                stats.answered += 1;
-                if recording && !phase.stop.load(Ordering::Relaxed) {
-                    stats.latencies.push(started.elapsed().as_micros() as u32);
-                }
-            }
-            Err(e) => {
-                stats.failures += 1;
-                if stats.notes.len() < NOTES_SHOWN {
-                    stats
-                        .notes
-                        .push(format!("connection {c}, request {n}: {e}"));
-                }
-                stream = None;
-                // A refused connect would otherwise spin and drown the other threads.
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-        if let Some(opened) = opened.take() {
-            let _ = opened.send(());
-        }
-    }
-    stats
-}
-
-/// Sends one request and reads its answer; Err says why it is a failure.
-fn exchange(
-    stream: &mut Option<BufReader<TcpStream>>,
-    addr: SocketAddr,
-    request: &[u8],
-    mode: Mode,
-) -> Result<(), String> {
-    if stream.is_none() {
-        let s = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT)
-            .map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(REPLY_TIMEOUT))
-            .and_then(|()| s.set_nodelay(true))
-            .map_err(|e| format!("socket options: {e}"))?;
-        *stream = Some(BufReader::new(s));
-    }
-    let reader = stream.as_mut().expect("connected above");
-    reader
-        .get_mut()
-        .write_all(request)
-        .map_err(|e| format!("send: {e}"))?;
-    let (status, close, body) = read_response(reader).map_err(|e| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            format!("no answer within {} s", REPLY_TIMEOUT.as_secs())
-        }
-        _ => format!("reading the answer: {e}"),
-    })?;
-    if mode == Mode::ConnPerRequest || close {
-        // Wait for the server's close, so the server side holds TIME_WAIT and the load
-        // generator does not run out of ephemeral ports.
-        let _ = reader.read_to_end(&mut Vec::new());
-        *stream = None;
-    }
-    let ok = status == 200 && body.windows(9).any(|w| w == b"\"ok\":true");
-    if !ok {
-        return Err(format!(
-            "answer {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(120)])
-        ));
-    }
-    Ok(())
-}
-
-/// Reads one response with a Content-Length body: (status, server closes, body).
-fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, bool, Vec<u8>)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut length = 0;
-    let mut close = false;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("Content-Length") {
-                length = value.parse().unwrap_or(0);
-            } else if name.eq_ignore_ascii_case("Connection") {
-                close = value.eq_ignore_ascii_case("close");
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok((status, close, body))
 }
 
 /// A Chatrace External Request body of ~1 KB, split around where the message_id goes.
