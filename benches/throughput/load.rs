@@ -54,6 +54,8 @@ pub fn drive(
         .map(|c| Conn::new(c, body(c)))
         .collect();
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(mine.len());
+    // Which connection each entry of `fds` belongs to.
+    let mut polled: Vec<usize> = Vec::with_capacity(mine.len());
     loop {
         let stopping = phase.stop.load(Ordering::Relaxed);
         let now = Instant::now();
@@ -74,18 +76,24 @@ pub fn drive(
             return tally;
         }
         fds.clear();
-        fds.extend(mine.iter().filter_map(Conn::poll_entry));
+        polled.clear();
+        for (i, conn) in mine.iter().enumerate() {
+            if let Some(entry) = conn.poll_entry() {
+                fds.push(entry);
+                polled.push(i);
+            }
+        }
         // A short timeout: connections waiting for their turn to open, retries after a
         // failure and the stop flag are checked between polls.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 2) };
         if ready <= 0 {
             continue;
         }
-        for fd in fds.iter().filter(|fd| fd.revents != 0) {
-            let conn = mine
-                .iter_mut()
-                .find(|c| c.stream.as_ref().is_some_and(|s| s.as_raw_fd() == fd.fd))
-                .expect("polled fds belong to connections");
+        for (fd, &i) in fds.iter().zip(&polled) {
+            if fd.revents == 0 {
+                continue;
+            }
+            let conn = &mut mine[i];
             if let Err(e) = conn.progress(mode, phase, &mut tally) {
                 conn.fail(e, &mut tally, phase, Instant::now());
             }
