@@ -67,7 +67,7 @@ pub fn serve(config: Config) -> Result<()> {
     let worker_stores = (0..config.workers)
         .map(|_| Store::connect(&config.db))
         .collect::<Result<Vec<_>>>()?;
-    let (server, addr) = crate::http::bind(&config.listen)?;
+    let (server, addr) = crate::http::bind(&config.listen, config.client_timeout)?;
     crate::shutdown::install();
     let long_polls = WaitSlots::for_workers(config.workers);
     let app = Arc::new(App {

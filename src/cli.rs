@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// [env CHATRACE_RELAY_FORWARD_TIMEOUT, default 10s]
     #[argh(option)]
     pub forward_timeout: Option<String>,
+    /// drop a connection whose client takes none of our data, or stops answering keepalive
+    /// probes, for this long [env CHATRACE_RELAY_CLIENT_TIMEOUT, default 20s]
+    #[argh(option)]
+    pub client_timeout: Option<String>,
     /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 16 per core, 16..64]
     #[argh(option)]
     pub workers: Option<usize>,

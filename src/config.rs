@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
 /// Chatrace is far away and sometimes slow; tests shorten this with CHATRACE_API_TIMEOUT_MS.
 pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
 pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may leave the relay's data untaken, or stop answering keepalive
+/// probes, before its connection is dropped (see `http::bind`). Long for any live client,
+/// even on a poor mobile link; short enough that a stuck one frees its threads quickly.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -26,6 +30,9 @@ pub struct Config {
     pub retry_schedule: Vec<Duration>,
     /// How long one forwarding attempt may take before it counts as failed.
     pub forward_timeout: Duration,
+    /// How long a client may take none of our data, or ignore keepalive probes, before
+    /// the kernel drops its connection.
+    pub client_timeout: Duration,
     pub workers: usize,
     pub max_body: usize,
     pub max_db_bytes: Option<u64>,
@@ -63,17 +70,18 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_string());
         let retry_schedule =
             parse_schedule(&retry_schedule).map_err(|e| format!("--retry-schedule: {e}"))?;
-        let forward_timeout = match args
-            .forward_timeout
-            .or_else(|| env("CHATRACE_RELAY_FORWARD_TIMEOUT"))
-        {
-            None => DEFAULT_FORWARD_TIMEOUT,
-            Some(text) => match parse_duration(text.trim()) {
-                Ok(d) if !d.is_zero() => d,
-                Ok(_) => return Err("--forward-timeout must be more than 0".into()),
-                Err(e) => return Err(format!("--forward-timeout: {e}")),
-            },
-        };
+        let forward_timeout = positive_duration(
+            args.forward_timeout
+                .or_else(|| env("CHATRACE_RELAY_FORWARD_TIMEOUT")),
+            "--forward-timeout",
+            DEFAULT_FORWARD_TIMEOUT,
+        )?;
+        let client_timeout = positive_duration(
+            args.client_timeout
+                .or_else(|| env("CHATRACE_RELAY_CLIENT_TIMEOUT")),
+            "--client-timeout",
+            DEFAULT_CLIENT_TIMEOUT,
+        )?;
         let workers = match args.workers.or(env_parse("CHATRACE_RELAY_WORKERS")?) {
             Some(0) => return Err("--workers must be at least 1".into()),
             Some(n) => n,
@@ -97,6 +105,7 @@ impl Config {
                 .or_else(|| env("CHATRACE_RELAY_FORWARD_SECRET")),
             retry_schedule,
             forward_timeout,
+            client_timeout,
             workers,
             max_body,
             max_db_bytes: max_db_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
@@ -199,6 +208,22 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
         return Err("needs at least one delay, e.g. 5s,1m,1h".into());
     }
     Ok(delays)
+}
+
+/// A duration flag's value (given as e.g. 10s or 500ms), which must be more than zero.
+fn positive_duration(
+    given: Option<String>,
+    flag: &str,
+    default: Duration,
+) -> Result<Duration, String> {
+    match given {
+        None => Ok(default),
+        Some(text) => match parse_duration(text.trim()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(format!("{flag} must be more than 0")),
+            Err(e) => Err(format!("{flag}: {e}")),
+        },
+    }
 }
 
 fn parse_duration(item: &str) -> Result<Duration, String> {

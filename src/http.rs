@@ -177,14 +177,51 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// Binds the listener; `listening on http://ADDR` is printed once connections are accepted.
-pub fn bind(listen: &str) -> Result<(tiny_http::Server, SocketAddr)> {
-    let server = tiny_http::Server::http(listen)
-        .map_err(|e| Error::Server(format!("cannot listen on {listen}: {e}")))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| Error::Server("not a TCP listener".into()))?;
+pub fn bind(listen: &str, client_timeout: Duration) -> Result<(tiny_http::Server, SocketAddr)> {
+    let cannot =
+        |e: &dyn std::fmt::Display| Error::Server(format!("cannot listen on {listen}: {e}"));
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot(&e))?;
+    drop_dead_clients(&listener, client_timeout).map_err(|e| cannot(&e))?;
+    let addr = listener.local_addr().map_err(|e| cannot(&e))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
     Ok((server, addr))
+}
+
+/// tiny_http sets no timeouts, and answers a connection's pipelined requests strictly in
+/// order: one client that sends many requests and never reads the answers leaves every
+/// worker waiting to write, and one that vanishes without closing holds its thread forever.
+/// Linux copies these options from the listening socket to each accepted connection, so
+/// the kernel itself aborts a connection once the client has taken none of our data for
+/// `timeout` (TCP_USER_TIMEOUT, zero-window probes included) or stops answering keepalive
+/// probes; the blocked write then fails and its worker is free again. Read timeouts cannot
+/// be set this way: on a listening socket they would also end tiny_http's `accept`.
+fn drop_dead_clients(listener: &std::net::TcpListener, timeout: Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let secs = libc::c_int::try_from(timeout.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
+    let millis = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, millis),
+    ];
+    for (level, option, value) in options {
+        // SAFETY: a valid socket, and an int that outlives the call, with its exact size.
+        let done = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                level,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if done != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// How often an idle worker looks whether a stop was asked for.

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod fixtures;
 mod forward;
+mod hostile_client;
 mod long_poll;
 mod metrics;
 mod page_actions;
