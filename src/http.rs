@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 use serde::Serialize;
@@ -231,6 +231,9 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// After the last commit, the responders' time to write the final answers.
 const LAST_ANSWERS: Duration = Duration::from_millis(300);
 
+/// How often the listening socket is checked for being still open (see `listener_closed`).
+const LISTENER_CHECK: Duration = Duration::from_secs(5);
+
 /// Runs the worker pool. Returns Ok after a stop signal, once every request already
 /// accepted has been answered and every acknowledged write committed; returns the failure
 /// if tiny_http's accept thread dies, so the process exits non-zero and systemd restarts it.
@@ -252,7 +255,19 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
         );
     }
     drop(fatal_tx);
+    let mut listener_checked = Instant::now();
     loop {
+        if listener_checked.elapsed() >= LISTENER_CHECK {
+            listener_checked = Instant::now();
+            if listener_closed(app.addr) {
+                return Err(Error::Server(
+                    "the listening socket has closed: tiny_http's accept thread stopped, \
+                     most likely because no thread could be started for a new connection \
+                     (too many open connections for the thread limit)"
+                        .into(),
+                ));
+            }
+        }
         match fatal_rx.recv_timeout(STOP_POLL) {
             Ok(reason) => return Err(Error::Server(reason)),
             Err(_) if crate::shutdown::requested() => break,
@@ -278,6 +293,24 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
     Ok(())
 }
 
+/// tiny_http starts a thread per connection and its accept thread panics when it cannot:
+/// then nothing is accepted any more, no error reaches `recv`, and the process would live
+/// on deaf. The listening socket belongs to that thread and closes with it, so a refused
+/// connection to our own address is the sign. The check's own connection closes at once.
+fn listener_closed(addr: SocketAddr) -> bool {
+    let mut own = addr;
+    if own.ip().is_unspecified() {
+        own.set_ip(match own.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    match std::net::TcpStream::connect_timeout(&own, Duration::from_secs(2)) {
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        Ok(_) => false,
+    }
+}
+
 fn serve_requests(server: &tiny_http::Server, worker: &mut Worker, fatal: &mpsc::Sender<String>) {
     while !crate::shutdown::requested() {
         match server.recv_timeout(STOP_POLL) {
@@ -293,8 +326,8 @@ fn serve_requests(server: &tiny_http::Server, worker: &mut Worker, fatal: &mpsc:
     // is dropped, so under load the queue never runs dry: the drain is bounded in time, and
     // whatever is still queued afterwards gets tiny_http's 500 when the server is dropped,
     // never an acknowledgement.
-    let deadline = std::time::Instant::now() + DRAIN_TIME;
-    while std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + DRAIN_TIME;
+    while Instant::now() < deadline {
         match server.try_recv() {
             Ok(Some(request)) => handle(worker, request),
             _ => return,

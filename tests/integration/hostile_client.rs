@@ -1,8 +1,11 @@
 //! Clients that do not play along. tiny_http answers a connection's requests strictly in
 //! order and sets no timeouts of its own, so these are about the whole relay staying up.
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -56,4 +59,67 @@ fn a_client_that_never_reads_cannot_stall_the_relay() {
     );
     assert_eq!(ok.status, 200, "{}", ok.text());
     drop(flooding.join().unwrap());
+}
+
+/// Many connections held open at once: tiny_http starts a thread for each, and when none can
+/// be started its accept thread dies and nothing is accepted any more. The relay must then
+/// exit non-zero, so that systemd restarts it, rather than live on deaf.
+#[test]
+fn running_out_of_threads_ends_the_process_for_a_restart() {
+    // The thread limit (RLIMIT_NPROC) does not bind root, so the relay runs as nobody.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to start the relay as another user with a thread limit");
+        return;
+    }
+    let dir = temp_dir("thread-limit");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = std::fs::File::create(dir.join("relay.log")).unwrap();
+    let mut child = Command::new("prlimit")
+        .args(["--nproc=40", "--"])
+        .arg(binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "4", "--db"])
+        .arg(dir.join("relay.db"))
+        .env("RUST_LOG", "info")
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start the relay under prlimit");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("relay did not start: {line:?}\n{}", log()))
+        .to_string();
+
+    let held: Vec<TcpStream> = (0..100)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the relay lived on after its accept thread died; log:\n{}",
+                log()
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    drop(held);
+    assert!(!status.success(), "exit status {status}");
+    assert!(
+        log().contains("the listening socket has closed"),
+        "log:\n{}",
+        log()
+    );
 }
