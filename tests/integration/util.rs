@@ -62,7 +62,11 @@ impl Relay {
     }
 
     pub fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Relay {
-        let dir = temp_dir(name);
+        Relay::start_in(temp_dir(name), args, env)
+    }
+
+    /// A relay whose database lives in `dir`, a directory the test prepared.
+    pub fn start_in(dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Relay {
         let db = dir.join("relay.db");
         let mut relay = Relay {
             child: None,

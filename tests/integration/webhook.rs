@@ -457,3 +457,111 @@ fn full_database_is_503_never_a_false_ack() {
     let stats = relay.get_admin("/instagram/stats");
     assert_eq!(stats.status, 200, "reads still work when full");
 }
+
+/// The same, with the filesystem itself full rather than the relay's own cap: a small tmpfs
+/// holds the database, and a filler file takes all but a little of it. When the filler is
+/// deleted, the relay takes webhooks again by itself.
+#[test]
+fn full_disk_is_503_and_the_relay_recovers_when_space_returns() {
+    let disk = match SmallDisk::mount("full-disk", "4m") {
+        Some(disk) => disk,
+        None => {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+    };
+    let relay = Relay::start_in(
+        disk.0.clone(),
+        &[],
+        &[
+            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
+        ],
+    );
+    let filler = disk.0.join("filler");
+    std::fs::write(
+        &filler,
+        vec![0u8; disk.free_bytes().saturating_sub(400 * 1024)],
+    )
+    .unwrap();
+
+    let text = "z".repeat(900);
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for i in 0..2000 {
+        let body = format!(r#"{{"contact_id":"c","text":"{text}","message_id":"d{i}"}}"#);
+        let reply = relay.post_webhook("application/json", body.as_bytes());
+        match reply.status {
+            200 => acked.push(format!("d{i}")),
+            503 => {
+                assert_eq!(reply.header("Retry-After"), Some("5"));
+                refused += 1;
+                if refused == 5 {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other}: {}", reply.text()),
+        }
+    }
+    assert_eq!(refused, 5, "the disk never filled up");
+    assert!(!acked.is_empty());
+    let health = send_raw(&relay.addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        health.status, 503,
+        "healthz must say the database takes no writes"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let reply = relay.post_webhook(
+        "application/json",
+        br#"{"contact_id":"c","text":"room again","message_id":"after"}"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    for id in &acked {
+        let n = relay.count(&format!(
+            "SELECT count(*) FROM messages WHERE external_id = '{id}'"
+        ));
+        assert_eq!(n, 1, "{id} was acknowledged but is not stored");
+    }
+    let check: String = relay
+        .db()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(relay);
+}
+
+/// A tmpfs of a given size, mounted on a fresh directory and unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
+        let dir = temp_dir(name);
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk(dir))
+    }
+
+    fn free_bytes(&self) -> usize {
+        let output = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
