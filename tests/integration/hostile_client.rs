@@ -98,6 +98,10 @@ fn running_out_of_threads_ends_the_process_for_a_restart() {
         .unwrap_or_else(|| panic!("relay did not start: {line:?}\n{}", log()))
         .to_string();
 
+    // Serving already, so every thread of the relay's own is started: the connections
+    // below can only starve tiny_http.
+    let health = send_raw(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(health.status, 200, "log:\n{}", log());
     let held: Vec<TcpStream> = (0..100)
         .filter_map(|_| TcpStream::connect(&addr).ok())
         .collect();
