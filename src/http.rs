@@ -363,6 +363,14 @@ fn handle(worker: &mut Worker, mut raw: tiny_http::Request) {
         respond(raw, response);
         return;
     }
+    if raw.body_length().is_some_and(|length| body.len() < length) {
+        // tiny_http ends a body at the connection's end without saying it came short, and
+        // a cut-off form body still parses: stored, it would be the truncated message, and
+        // Chatrace's full retry would then be dropped as its duplicate.
+        let response = incomplete(worker, &raw, body.len(), declared);
+        respond(raw, response);
+        return;
+    }
     let request = convert(&raw, body);
     let reply = match catch_unwind(AssertUnwindSafe(|| route(worker, &request))) {
         Ok(Ok(reply)) => reply,
@@ -429,6 +437,17 @@ fn too_large(worker: &Worker, raw: &tiny_http::Request, max_body: usize) -> Resp
     );
     Response::error(413, &format!("body larger than {max_body} bytes"))
         .with_header("Connection", "close")
+}
+
+fn incomplete(worker: &Worker, raw: &tiny_http::Request, got: usize, declared: usize) -> Response {
+    let detail = format!("the body ended after {got} of its {declared} declared bytes");
+    webhook::log_rejection(
+        worker,
+        &convert(raw, Vec::new()),
+        "incomplete",
+        detail.clone(),
+    );
+    Response::error(400, &detail).with_header("Connection", "close")
 }
 
 /// Answers a request whose declared body is too big to drain, then leaks the connection's

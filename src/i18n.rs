@@ -304,6 +304,12 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "The body is larger than the relay accepts (--max-body).",
         "Тело больше, чем принимает relay (--max-body).",
     ),
+    ("reason_incomplete", "Body cut short", "Тело оборвалось"),
+    (
+        "hint_incomplete",
+        "The connection ended before the whole body arrived; nothing was stored.",
+        "Соединение оборвалось раньше, чем пришло всё тело; ничего не сохранено.",
+    ),
     ("times_utc", "Times are in UTC.", "Время указано в UTC."),
     ("failed_title", "Failed deliveries", "Недоставленные сообщения"),
     (

@@ -44,7 +44,8 @@ pub struct IngestOutcome {
 #[derive(Debug, Clone)]
 pub struct Rejection {
     pub received_at_ms: i64,
-    /// Machine-readable: bad_secret, missing_secret, wrong_path, malformed, too_large...
+    /// Machine-readable: bad_secret, missing_secret, wrong_path, malformed, too_large,
+    /// incomplete...
     pub reason: &'static str,
     pub detail: String,
     pub method: String,

@@ -2,6 +2,7 @@
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -456,6 +457,42 @@ fn full_database_is_503_never_a_false_ack() {
     }
     let stats = relay.get_admin("/instagram/stats");
     assert_eq!(stats.status, 200, "reads still work when full");
+}
+
+/// A client that stops mid-body and closes its side. tiny_http hands over what did arrive
+/// as if it were the whole body, and a cut-off form body still parses: it must be refused,
+/// or the truncated text would be stored and the sender's full retry dropped as a duplicate.
+#[test]
+fn a_body_cut_short_is_refused_not_stored_truncated() {
+    let relay = Relay::start("cut-short");
+    let body = format!("contact_id=1&message_id=cut1&text={}", "a".repeat(3000));
+    let head = format!(
+        "POST /instagram/webhook HTTP/1.1\r\nHost: x\r\nX-Webhook-Secret: {SECRET}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(&relay.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[..2000]).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let reply = read_reply(&mut BufReader::new(stream));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains("ended after"), "{}", reply.text());
+    assert_eq!(relay.count("SELECT count(*) FROM messages"), 0);
+    relay.wait_count(
+        "SELECT count(*) FROM rejected WHERE reason = 'incomplete'",
+        1,
+    );
+    // The whole body, sent again, is stored in full.
+    let reply = relay.post_webhook("application/x-www-form-urlencoded", body.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        relay.count("SELECT length(text) FROM messages WHERE external_id = 'cut1'"),
+        3000
+    );
 }
 
 /// The same, with the filesystem itself full rather than the relay's own cap: a small tmpfs
