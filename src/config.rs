@@ -14,9 +14,10 @@ pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
 /// Chatrace is far away and sometimes slow; tests shorten this with CHATRACE_API_TIMEOUT_MS.
 pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
 pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may leave the relay's data untaken, or stop answering keepalive
-/// probes, before its connection is dropped (see `http::bind`). Long for any live client,
-/// even on a poor mobile link; short enough that a stuck one frees its threads quickly.
+/// How long a client may stall (stop sending its body, leave the relay's answer untaken,
+/// ignore keepalive probes) before its connection is closed: see `http::bind` and
+/// `stalled`. Long for any live client, even on a poor mobile link; short enough that a
+/// stuck one frees its threads quickly.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Everything `serve` needs, resolved once at start.
@@ -30,8 +31,7 @@ pub struct Config {
     pub retry_schedule: Vec<Duration>,
     /// How long one forwarding attempt may take before it counts as failed.
     pub forward_timeout: Duration,
-    /// How long a client may take none of our data, or ignore keepalive probes, before
-    /// the kernel drops its connection.
+    /// How long a client may stall before its connection is closed.
     pub client_timeout: Duration,
     pub workers: usize,
     pub max_body: usize,

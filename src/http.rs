@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::stalled::{cut_stalled, BodyRead};
 use crate::store::{IngestOutcome, IngestRequest, Store};
 use crate::{api, pages, relay_api, webhook};
 
@@ -106,6 +107,8 @@ pub struct AfterCommit {
 pub struct Worker {
     pub app: Arc<App>,
     pub store: Store,
+    /// The request body this worker is reading, for the serve loop to watch.
+    pub body_read: Arc<BodyRead>,
 }
 
 /// The routing table. Only the webhook may answer after COMMIT; everything else is
@@ -241,11 +244,14 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
     let server = Arc::new(server);
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
     let mut workers = Vec::with_capacity(stores.len());
+    let mut body_reads = Vec::with_capacity(stores.len());
     for (n, store) in stores.into_iter().enumerate() {
         let mut worker = Worker {
             app: Arc::clone(&app),
             store,
+            body_read: Arc::default(),
         };
+        body_reads.push(Arc::clone(&worker.body_read));
         let server = Arc::clone(&server);
         let fatal = fatal_tx.clone();
         workers.push(
@@ -268,6 +274,7 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
                 ));
             }
         }
+        cut_stalled(&body_reads, app.config.client_timeout, app.addr.port());
         match fatal_rx.recv_timeout(STOP_POLL) {
             Ok(reason) => return Err(Error::Server(reason)),
             Err(_) if crate::shutdown::requested() => break,
@@ -348,8 +355,10 @@ fn handle(worker: &mut Worker, mut raw: tiny_http::Request) {
         return;
     }
     let mut body = Vec::new();
-    let read = raw
-        .as_reader()
+    let client = raw.remote_addr().copied();
+    let read = worker
+        .body_read
+        .watch(client, raw.as_reader())
         .take(max_body as u64 + 1)
         .read_to_end(&mut body);
     if let Err(e) = read {

@@ -24,6 +24,7 @@ pub mod session;
 pub mod setup;
 pub mod shutdown;
 pub mod signature;
+pub mod stalled;
 pub mod store;
 pub mod time;
 pub mod views;

@@ -102,22 +102,30 @@ fn running_out_of_threads_ends_the_process_for_a_restart() {
     // below can only starve tiny_http.
     let health = send_raw(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(health.status, 200, "log:\n{}", log());
-    let held: Vec<TcpStream> = (0..100)
-        .filter_map(|_| TcpStream::connect(&addr).ok())
-        .collect();
+    // More connections, a few at a time, until the relay gives up.
+    let mut held = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()));
             let _ = child.kill();
             panic!(
-                "the relay lived on after its accept thread died; log:\n{}",
+                "the relay lived on with {} connections held ({:?}); log:\n{}",
+                held.len(),
+                status
+                    .unwrap_or_default()
+                    .lines()
+                    .find(|l| l.starts_with("Threads")),
                 log()
             );
         }
-        thread::sleep(Duration::from_millis(100));
+        if held.len() < 1000 {
+            held.extend((0..5).filter_map(|_| TcpStream::connect(&addr).ok()));
+        }
+        thread::sleep(Duration::from_millis(20));
     };
     drop(held);
     assert!(!status.success(), "exit status {status}");
@@ -126,4 +134,55 @@ fn running_out_of_threads_ends_the_process_for_a_restart() {
         "log:\n{}",
         log()
     );
+}
+
+/// Clients that declare a body and then send none of it, more of them than there are
+/// workers. tiny_http has no read timeouts, so each would hold the worker reading its body
+/// for as long as it keeps the connection open; after the client timeout the relay closes
+/// such connections and serves everyone else again.
+#[test]
+fn clients_that_stop_sending_a_body_cannot_hold_the_workers() {
+    let relay = Relay::start_with(
+        "stalled-bodies",
+        &["--client-timeout", "2s", "--workers", "2"],
+        &[
+            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
+        ],
+    );
+    // Over 1 KB, so that tiny_http leaves the body to the worker instead of reading it first.
+    let head = "POST /instagram/webhook HTTP/1.1\r\nHost: x\r\n\
+                Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"text\":\"";
+    let stalled: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&relay.addr).unwrap();
+            stream.write_all(head.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+
+    let started = Instant::now();
+    let mut probe = TcpStream::connect(&relay.addr).unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answer = try_read_reply(&mut BufReader::new(probe));
+    assert!(
+        matches!(&answer, Ok(reply) if reply.status == 200),
+        "health check after {:?}: {:?}; log:\n{}",
+        started.elapsed(),
+        answer.map(|r| r.status),
+        relay.log()
+    );
+    // Every one of them was cut off and logged; none was stored.
+    relay.wait_count(
+        "SELECT count(*) FROM rejected WHERE reason = 'incomplete'",
+        4,
+    );
+    assert_eq!(relay.count("SELECT count(*) FROM raw_requests"), 0);
+    drop(stalled);
 }
