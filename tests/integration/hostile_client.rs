@@ -56,12 +56,18 @@ fn running_out_of_threads_ends_the_process_for_a_restart() {
         eprintln!("skipped: needs root to start the relay as another user with a thread limit");
         return;
     }
-    let dir = temp_dir("thread-limit");
+    // Under /tmp, with a copy of the binary: the checkout may lie below a directory that
+    // nobody cannot enter (root's home).
+    let dir = std::env::temp_dir().join(format!("chatrace-relay-threads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let relay_binary = dir.join("chatrace-relay");
+    std::fs::copy(binary(), &relay_binary).unwrap();
     let log = std::fs::File::create(dir.join("relay.log")).unwrap();
     let mut child = Command::new("prlimit")
         .args(["--nproc=40", "--"])
-        .arg(binary())
+        .arg(&relay_binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "4", "--db"])
         .arg(dir.join("relay.db"))
         .env("RUST_LOG", "info")
@@ -119,6 +125,7 @@ fn running_out_of_threads_ends_the_process_for_a_restart() {
         "log:\n{}",
         log()
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Clients that declare a body and then send none of it, more of them than there are
