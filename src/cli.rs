@@ -51,9 +51,9 @@ pub struct ServeArgs {
     /// [env CHATRACE_RELAY_FORWARD_TIMEOUT, default 10s]
     #[argh(option)]
     pub forward_timeout: Option<String>,
-    /// close a connection whose client stops sending its request body, stops reading our
-    /// answers or stops answering keepalive probes for this long [env
-    /// CHATRACE_RELAY_CLIENT_TIMEOUT, default 20s]
+    /// close a connection whose client sends nothing, stops reading our answers or stops
+    /// answering keepalive probes for this long [env CHATRACE_RELAY_CLIENT_TIMEOUT,
+    /// default 20s]
     #[argh(option)]
     pub client_timeout: Option<String>,
     /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 16 per core, 16..64]

@@ -14,9 +14,8 @@ pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
 /// Chatrace is far away and sometimes slow; tests shorten this with CHATRACE_API_TIMEOUT_MS.
 pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
 pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may stall (stop sending its body, leave the relay's answer untaken,
-/// ignore keepalive probes) before its connection is closed: see `http::bind` and
-/// `stalled`. Long for any live client, even on a poor mobile link; short enough that a
+/// How long a client may stall (send nothing, leave the relay's answer untaken, ignore
+/// keepalive probes) before its connection is closed: see `http::bind` and `quiet`. Long for any live client, even on a poor mobile link; short enough that a
 /// stuck one frees its threads quickly.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use serde::Serialize;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::stalled::{cut_stalled, BodyRead};
 use crate::store::{IngestOutcome, IngestRequest, Store};
 use crate::{api, pages, relay_api, webhook};
 
@@ -107,8 +106,6 @@ pub struct AfterCommit {
 pub struct Worker {
     pub app: Arc<App>,
     pub store: Store,
-    /// The request body this worker is reading, for the serve loop to watch.
-    pub body_read: Arc<BodyRead>,
 }
 
 /// The routing table. Only the webhook may answer after COMMIT; everything else is
@@ -236,6 +233,8 @@ const LAST_ANSWERS: Duration = Duration::from_millis(300);
 
 /// How often the listening socket is checked for being still open (see `listener_closed`).
 const LISTENER_CHECK: Duration = Duration::from_secs(5);
+/// How often connections are looked over for clients gone quiet (see `quiet`).
+const QUIET_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs the worker pool. Returns Ok after a stop signal, once every request already
 /// accepted has been answered and every acknowledged write committed; returns the failure
@@ -244,14 +243,11 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
     let server = Arc::new(server);
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
     let mut workers = Vec::with_capacity(stores.len());
-    let mut body_reads = Vec::with_capacity(stores.len());
     for (n, store) in stores.into_iter().enumerate() {
         let mut worker = Worker {
             app: Arc::clone(&app),
             store,
-            body_read: Arc::default(),
         };
-        body_reads.push(Arc::clone(&worker.body_read));
         let server = Arc::clone(&server);
         let fatal = fatal_tx.clone();
         workers.push(
@@ -262,6 +258,7 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
     }
     drop(fatal_tx);
     let mut listener_checked = Instant::now();
+    let mut quiet_checked = Instant::now();
     loop {
         if listener_checked.elapsed() >= LISTENER_CHECK {
             listener_checked = Instant::now();
@@ -274,7 +271,16 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
                 ));
             }
         }
-        cut_stalled(&body_reads, app.config.client_timeout, app.addr.port());
+        if quiet_checked.elapsed() >= QUIET_CHECK {
+            quiet_checked = Instant::now();
+            let closed = crate::quiet::close_quiet(app.addr.port(), app.config.client_timeout);
+            if closed > 0 {
+                debug!(
+                    "closed {closed} connection(s) quiet for {:?}",
+                    app.config.client_timeout
+                );
+            }
+        }
         match fatal_rx.recv_timeout(STOP_POLL) {
             Ok(reason) => return Err(Error::Server(reason)),
             Err(_) if crate::shutdown::requested() => break,
@@ -355,10 +361,8 @@ fn handle(worker: &mut Worker, mut raw: tiny_http::Request) {
         return;
     }
     let mut body = Vec::new();
-    let client = raw.remote_addr().copied();
-    let read = worker
-        .body_read
-        .watch(client, raw.as_reader())
+    let read = raw
+        .as_reader()
         .take(max_body as u64 + 1)
         .read_to_end(&mut body);
     if let Err(e) = read {

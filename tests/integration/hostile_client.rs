@@ -164,6 +164,58 @@ fn clients_that_stop_sending_a_body_cannot_hold_the_workers() {
     drop(stalled);
 }
 
+/// Connections on which the client sends nothing are closed after the client timeout, as
+/// they would otherwise hold one tiny_http thread each for as long as the client likes. A
+/// long poll that waits longer than that still gets its answer: only reading is shut down.
+#[test]
+fn quiet_connections_are_closed_but_a_long_poll_is_answered() {
+    let relay = Relay::start_with(
+        "quiet",
+        &["--client-timeout", "2s"],
+        &[
+            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
+        ],
+    );
+    let mut long_poll = TcpStream::connect(&relay.addr).unwrap();
+    long_poll
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let poll = format!(
+        "GET /api/messages?after=0&wait=5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+    );
+    long_poll.write_all(poll.as_bytes()).unwrap();
+    let started = Instant::now();
+    let quiet: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let stream = TcpStream::connect(&relay.addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(15)))
+                .unwrap();
+            stream
+        })
+        .collect();
+    for mut stream in quiet {
+        let mut byte = [0u8; 1];
+        let read = std::io::Read::read(&mut stream, &mut byte);
+        assert!(
+            matches!(read, Ok(0)),
+            "a quiet connection was not closed: {read:?} after {:?}",
+            started.elapsed()
+        );
+    }
+    let answer = try_read_reply(&mut BufReader::new(long_poll));
+    assert!(
+        matches!(&answer, Ok(reply) if reply.status == 200),
+        "long poll: {:?}",
+        answer.map(|r| r.status)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "the poll did wait"
+    );
+}
+
 /// A health check on a new connection must be answered 200 within `limit`.
 fn assert_answers_within(relay: &Relay, limit: Duration) {
     let started = Instant::now();
