@@ -21,14 +21,7 @@ fn forwarding_relay(name: &str, targets: &[String], extra: &[&str]) -> Relay {
         args.extend(["--forward-url", t.as_str()]);
     }
     args.extend(extra);
-    Relay::start_with(
-        name,
-        &args,
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    )
+    Relay::start_args(name, &args)
 }
 
 fn post_message(relay: &Relay, n: usize) -> i64 {

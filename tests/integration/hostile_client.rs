@@ -16,14 +16,7 @@ use crate::util::*;
 /// stop answering anyone; the client timeout ends that connection and frees them.
 #[test]
 fn a_client_that_never_reads_cannot_stall_the_relay() {
-    let relay = Relay::start_with(
-        "never-reads",
-        &["--client-timeout", "2s"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_args("never-reads", &["--client-timeout", "2s"]);
     let mut hostile = TcpStream::connect(&relay.addr).unwrap();
     hostile
         .set_write_timeout(Some(Duration::from_secs(20)))
@@ -134,13 +127,9 @@ fn running_out_of_threads_ends_the_process_for_a_restart() {
 /// such connections and serves everyone else again.
 #[test]
 fn clients_that_stop_sending_a_body_cannot_hold_the_workers() {
-    let relay = Relay::start_with(
+    let relay = Relay::start_args(
         "stalled-bodies",
         &["--client-timeout", "2s", "--workers", "2"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
     );
     // Over 1 KB, so that tiny_http leaves the body to the worker instead of reading it first.
     let head = "POST /instagram/webhook HTTP/1.1\r\nHost: x\r\n\
@@ -169,14 +158,7 @@ fn clients_that_stop_sending_a_body_cannot_hold_the_workers() {
 /// long poll that waits longer than that still gets its answer: only reading is shut down.
 #[test]
 fn quiet_connections_are_closed_but_a_long_poll_is_answered() {
-    let relay = Relay::start_with(
-        "quiet",
-        &["--client-timeout", "2s"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_args("quiet", &["--client-timeout", "2s"]);
     let mut long_poll = TcpStream::connect(&relay.addr).unwrap();
     long_poll
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -48,14 +48,7 @@ fn a_waiting_cursor_returns_as_soon_as_a_message_arrives() {
 #[test]
 fn waiting_readers_are_bounded_and_the_webhook_still_flows() {
     // Four workers: one may wait, the rest stay free for webhooks.
-    let relay = Relay::start_with(
-        "poll-bound",
-        &["--workers", "4"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_args("poll-bound", &["--workers", "4"]);
     std::thread::scope(|s| {
         let first = s.spawn(|| poll(&relay, "after=0&wait=5"));
         std::thread::sleep(Duration::from_millis(300));

@@ -139,10 +139,7 @@ fn forwarding_shows_in_the_metrics() {
             "--retry-schedule",
             "1h",
         ],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
+        &KNOWN_SECRETS,
     );
     relay.post_webhook(
         "application/json",

@@ -36,13 +36,9 @@ fn flash(b: &mut Browser, reply: &Reply) -> String {
 fn failed_deliveries_are_listed_and_retried_one_or_all() {
     let fake = Fake::always(500);
     let target = fake.url("/hook");
-    let relay = Relay::start_with(
+    let relay = Relay::start_args(
         "page-retry",
         &["--forward-url", &target, "--retry-schedule", "50ms"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
     );
     let body = br#"{"contact_id":"c-4711","text":"hello","message_id":"mid-42"}"#;
     assert_eq!(relay.post_webhook("application/json", body).status, 200);

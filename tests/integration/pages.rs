@@ -140,14 +140,7 @@ fn signing_in_needs_the_admin_token_and_sets_a_strict_cookie() {
 
 #[test]
 fn cookies_are_secure_behind_https() {
-    let relay = Relay::start_with(
-        "pages-secure",
-        &["--public-url", "https://relay.example"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_args("pages-secure", &["--public-url", "https://relay.example"]);
     let mut b = Browser::new(&relay);
     let reply = b.sign_in(ADMIN);
     assert_eq!(reply.status, 303);

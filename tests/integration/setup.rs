@@ -54,16 +54,9 @@ fn action(relay: &Relay, name: &str) -> Reply {
     )
 }
 
-fn secrets() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-        ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-    ]
-}
-
 /// A relay whose Chatrace token is checked against `api`, with a short API timeout.
 fn relay_with_token(name: &str, token: &str, api: &str) -> Relay {
-    let mut env = secrets();
+    let mut env = KNOWN_SECRETS.to_vec();
     env.extend([
         ("CHATRACE_TOKEN", token),
         ("CHATRACE_API_URL", api),
@@ -271,10 +264,9 @@ fn the_probe_recognises_the_relay_itself() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let public = format!("http://127.0.0.1:{port}");
-    let relay = Relay::start_with(
+    let relay = Relay::start_args(
         "probe-self",
         &["--listen", &listen, "--public-url", &public],
-        &secrets(),
     );
     let row = row(&relay, "public_url");
     // Plain http on loopback cannot serve Chatrace, but the probe did find this relay.
@@ -293,7 +285,7 @@ fn the_probe_recognises_the_relay_itself() {
 #[test]
 fn the_probe_names_a_refused_connection() {
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let relay = Relay::start_with("probe-closed", &["--public-url", &closed], &secrets());
+    let relay = Relay::start_args("probe-closed", &["--public-url", &closed]);
     let row = row(&relay, "public_url");
     assert_eq!(row["status"], "fail", "{row:#}");
     assert!(fact(&row, "Self-check").contains("connection refused"));
@@ -303,11 +295,7 @@ fn the_probe_names_a_refused_connection() {
 #[test]
 fn the_probe_tells_a_foreign_server_from_the_relay() {
     let foreign = fake_chatrace::start(Answer::Fixed(200, "<html>Welcome to nginx!</html>"));
-    let relay = Relay::start_with(
-        "probe-foreign",
-        &["--public-url", &foreign.url("")],
-        &secrets(),
-    );
+    let relay = Relay::start_args("probe-foreign", &["--public-url", &foreign.url("")]);
     let row = row(&relay, "public_url");
     assert_eq!(row["status"], "fail", "{row:#}");
     let seen = fact(&row, "Self-check");
@@ -434,10 +422,9 @@ fn send_test_stores_a_test_message_that_does_not_count() {
 
 #[test]
 fn forwarding_row_appears_only_with_a_forward_url() {
-    let relay = Relay::start_with(
+    let relay = Relay::start_args(
         "setup-forwarding",
         &["--forward-url", "http://127.0.0.1:9/hook"],
-        &secrets(),
     );
     let rows = checklist(&relay);
     let last = rows.last().unwrap();
@@ -453,10 +440,9 @@ fn forwarding_row_turns_ok_on_delivery_and_fail_with_the_last_error() {
     let good = crate::fake::Fake::always(200);
     let bad = crate::fake::Fake::always(500);
     let forward = |url: &str| {
-        Relay::start_with(
+        Relay::start_args(
             "setup-forwarding-live",
             &["--forward-url", url, "--retry-schedule", "50ms"],
-            &secrets(),
         )
     };
     let body = br#"{"contact_id":"f1","text":"forward me","message_id":"fw1"}"#;

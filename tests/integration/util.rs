@@ -48,17 +48,21 @@ pub struct Relay {
     env: Vec<(String, String)>,
 }
 
+/// The environment that gives a relay the secrets above.
+pub const KNOWN_SECRETS: [(&str, &str); 2] = [
+    ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+    ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
+];
+
 impl Relay {
     /// A relay with known secrets, so tests can authenticate.
     pub fn start(name: &str) -> Relay {
-        Relay::start_with(
-            name,
-            &[],
-            &[
-                ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-                ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-            ],
-        )
+        Relay::start_args(name, &[])
+    }
+
+    /// A relay with known secrets and these command-line arguments.
+    pub fn start_args(name: &str, args: &[&str]) -> Relay {
+        Relay::start_with(name, args, &KNOWN_SECRETS)
     }
 
     pub fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Relay {

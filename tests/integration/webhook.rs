@@ -252,14 +252,7 @@ fn malformed_json_is_400_with_a_reason() {
 
 #[test]
 fn body_over_max_body_is_413() {
-    let relay = Relay::start_with(
-        "too-large",
-        &["--max-body", "1000"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_args("too-large", &["--max-body", "1000"]);
     let big = format!(r#"{{"contact_id":"1","text":"{}"}}"#, "x".repeat(2000));
     let reply = relay.post_webhook("application/json", big.as_bytes());
     assert_eq!(reply.status, 413);
@@ -427,14 +420,7 @@ fn storage_failure_is_503_and_the_relay_recovers() {
 /// A database that reaches --max-db-mb behaves like a full disk: 503 and nothing half-stored.
 #[test]
 fn full_database_is_503_never_a_false_ack() {
-    let relay = Relay::start_with(
-        "full",
-        &["--max-db-mb", "1"],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_args("full", &["--max-db-mb", "1"]);
     let text = "y".repeat(8000);
     let mut acked = Vec::new();
     let mut refused = 0;
@@ -507,14 +493,7 @@ fn full_disk_is_503_and_the_relay_recovers_when_space_returns() {
             return;
         }
     };
-    let relay = Relay::start_in(
-        disk.0.clone(),
-        &[],
-        &[
-            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
-            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
-        ],
-    );
+    let relay = Relay::start_in(disk.0.clone(), &[], &KNOWN_SECRETS);
     let filler = disk.0.join("filler");
     std::fs::write(
         &filler,
