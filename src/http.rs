@@ -193,8 +193,8 @@ pub fn bind(listen: &str, client_timeout: Duration) -> Result<(tiny_http::Server
 /// Linux copies these options from the listening socket to each accepted connection, so
 /// the kernel itself aborts a connection once the client has taken none of our data for
 /// `timeout` (TCP_USER_TIMEOUT, zero-window probes included) or stops answering keepalive
-/// probes; the blocked write then fails and its worker is free again. Read timeouts cannot
-/// be set this way: on a listening socket they would also end tiny_http's `accept`.
+/// probes; the blocked write then fails and its worker is free again. Clients that send
+/// nothing are `quiet`'s job.
 fn drop_dead_clients(listener: &std::net::TcpListener, timeout: Duration) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let secs = libc::c_int::try_from(timeout.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
@@ -257,22 +257,18 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
         );
     }
     drop(fatal_tx);
-    let mut listener_checked = Instant::now();
-    let mut quiet_checked = Instant::now();
+    let mut listener_check = Every::new(LISTENER_CHECK);
+    let mut quiet_check = Every::new(QUIET_CHECK);
     loop {
-        if listener_checked.elapsed() >= LISTENER_CHECK {
-            listener_checked = Instant::now();
-            if listener_closed(app.addr) {
-                return Err(Error::Server(
-                    "the listening socket has closed: tiny_http's accept thread stopped, \
-                     most likely because no thread could be started for a new connection \
-                     (too many open connections for the thread limit)"
-                        .into(),
-                ));
-            }
+        if listener_check.due() && listener_closed(app.addr) {
+            return Err(Error::Server(
+                "the listening socket has closed: tiny_http's accept thread stopped, \
+                 most likely because no thread could be started for a new connection \
+                 (too many open connections for the thread limit)"
+                    .into(),
+            ));
         }
-        if quiet_checked.elapsed() >= QUIET_CHECK {
-            quiet_checked = Instant::now();
+        if quiet_check.due() {
             let closed = crate::quiet::close_quiet(app.addr.port(), app.config.client_timeout);
             if closed > 0 {
                 debug!(
@@ -304,6 +300,29 @@ pub fn run(server: tiny_http::Server, app: Arc<App>, stores: Vec<Store>) -> Resu
     thread::sleep(LAST_ANSWERS);
     info!("stopped");
     Ok(())
+}
+
+/// A check the serve loop, which comes by every `STOP_POLL`, makes once per `period`.
+struct Every {
+    period: Duration,
+    last: Instant,
+}
+
+impl Every {
+    fn new(period: Duration) -> Every {
+        Every {
+            period,
+            last: Instant::now(),
+        }
+    }
+
+    fn due(&mut self) -> bool {
+        let due = self.last.elapsed() >= self.period;
+        if due {
+            self.last = Instant::now();
+        }
+        due
+    }
 }
 
 /// tiny_http starts a thread per connection and its accept thread panics when it cannot:
