@@ -435,12 +435,7 @@ fn full_database_is_503_never_a_false_ack() {
     }
     assert!(refused > 0, "the 1 MiB cap was never reached");
     assert!(!acked.is_empty());
-    for id in &acked {
-        let n = relay.count(&format!(
-            "SELECT count(*) FROM messages WHERE external_id = '{id}'"
-        ));
-        assert_eq!(n, 1, "{id} was acknowledged but is not stored");
-    }
+    assert_each_stored_once(&relay, &acked);
     let stats = relay.get_admin("/instagram/stats");
     assert_eq!(stats.status, 200, "reads still work when full");
 }
@@ -533,18 +528,23 @@ fn full_disk_is_503_and_the_relay_recovers_when_space_returns() {
         br#"{"contact_id":"c","text":"room again","message_id":"after"}"#,
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
-    for id in &acked {
-        let n = relay.count(&format!(
-            "SELECT count(*) FROM messages WHERE external_id = '{id}'"
-        ));
-        assert_eq!(n, 1, "{id} was acknowledged but is not stored");
-    }
+    assert_each_stored_once(&relay, &acked);
     let check: String = relay
         .db()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
     drop(relay);
+}
+
+/// Every acknowledged external id must be in the database exactly once.
+fn assert_each_stored_once(relay: &Relay, acked: &[String]) {
+    for id in acked {
+        let n = relay.count(&format!(
+            "SELECT count(*) FROM messages WHERE external_id = '{id}'"
+        ));
+        assert_eq!(n, 1, "{id} was acknowledged but is not stored");
+    }
 }
 
 /// A tmpfs of a given size, mounted on a fresh directory and unmounted when dropped.
