@@ -1,51 +1,29 @@
-//! Starting the relay: resolve secrets, open the database, start the writer and the HTTP
-//! workers. `App` is the state every worker shares.
+//! Wiring: resolve secrets, open the database, start the writer, the delivery threads and
+//! the HTTP workers, and stop them in order. Nothing imports this module.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use log::info;
+use log::{info, warn};
 
-use crate::api::WaitSlots;
 use crate::config::Config;
 use crate::error::Result;
 use crate::forward::{Doorbell, Forwarder};
 use crate::metrics::Metrics;
 use crate::probe::SelfProbe;
-use crate::secret::random_hex;
-use crate::session::Sessions;
 use crate::store::Store;
+use crate::web::{Context, Limits, Sessions, State, WaitSlots};
 use crate::writer::Writer;
 
-/// Secrets are 24 random bytes: 192 bits, hex-encoded.
-pub const SECRET_BYTES: usize = 24;
+/// After the last commit, the responders' time to write the final answers.
+const LAST_ANSWERS: Duration = Duration::from_millis(300);
 
-pub struct App {
-    pub config: Config,
-    pub webhook_secret: String,
-    pub admin_token: String,
-    pub writer: Writer,
-    pub started_at_ms: i64,
-    /// The address actually bound (the real port when started on port 0).
-    pub addr: SocketAddr,
-    /// Nonces and the cached result of the public URL self-probe.
-    pub probe: SelfProbe,
-    pub metrics: Arc<Metrics>,
-    /// Rung after a replay so the delivery threads look at the outbox at once.
-    pub forward_bell: Arc<Doorbell>,
-    /// Bounds how many `/api/messages?wait=` requests may hold a worker at once.
-    pub long_polls: WaitSlots,
-    /// Browsers signed in to the setup page.
-    pub sessions: Sessions,
-}
-
-/// Runs `serve` until the server fails.
+/// Runs `serve` until a stop signal (Ok) or until the server fails.
 pub fn serve(config: Config) -> Result<()> {
     let mut store = Store::open(&config.db)?;
-    let webhook_secret =
-        resolve_secret(&mut store, config.webhook_secret.clone(), "webhook_secret")?;
-    let admin_token = resolve_secret(&mut store, config.admin_token.clone(), "admin_token")?;
+    let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
+    let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
     drop(store);
 
@@ -67,10 +45,14 @@ pub fn serve(config: Config) -> Result<()> {
     let worker_stores = (0..config.workers)
         .map(|_| Store::connect(&config.db))
         .collect::<Result<Vec<_>>>()?;
-    let (server, addr) = crate::http::bind(&config.listen, config.client_timeout)?;
+    let (server, addr) = crate::web::bind(&config.listen, config.client_timeout)?;
     crate::shutdown::install();
-    let long_polls = WaitSlots::for_workers(config.workers);
-    let app = Arc::new(App {
+    let limits = Limits {
+        max_body: config.max_body,
+        client_timeout: config.client_timeout,
+    };
+    let state = Arc::new(State {
+        long_polls: WaitSlots::for_workers(config.workers),
         config,
         webhook_secret,
         admin_token,
@@ -80,7 +62,6 @@ pub fn serve(config: Config) -> Result<()> {
         probe: SelfProbe::new()?,
         metrics,
         forward_bell,
-        long_polls,
         sessions: Sessions::default(),
     });
     let mut stdout = std::io::stdout();
@@ -88,19 +69,27 @@ pub fn serve(config: Config) -> Result<()> {
     let _ = stdout.flush();
     info!(
         "setup page: {}/ (sign in with the token from `chatrace-relay admin-token --db {}`)",
-        app.config
+        state
+            .config
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
-        app.config.db.display()
+        state.config.db.display()
     );
-    crate::http::run(server, app, worker_stores)
-}
-
-/// A secret given from outside wins; otherwise the stored one, generated on first start.
-pub fn resolve_secret(store: &mut Store, given: Option<String>, key: &str) -> Result<String> {
-    match given {
-        Some(secret) => Ok(secret),
-        None => store.ensure_setting(key, || random_hex(SECRET_BYTES)),
+    let contexts = worker_stores
+        .into_iter()
+        .map(|store| Context {
+            state: Arc::clone(&state),
+            store,
+        })
+        .collect();
+    crate::web::run(server, addr, limits, contexts)?;
+    // The writer takes jobs in order, so once this health check is through, every webhook
+    // handed over before it is committed and its answer is with the responders.
+    if let Err(e) = state.writer.health_check() {
+        warn!("last commit before stopping failed: {e}");
     }
+    std::thread::sleep(LAST_ANSWERS);
+    info!("stopped");
+    Ok(())
 }

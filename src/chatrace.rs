@@ -1,12 +1,12 @@
-//! The Chatrace API as the relay uses it: checking an access token with `GET /accounts/tags`
-//! and explaining the verdict. The token itself is never logged nor stored by this module.
+//! The Chatrace API: every call the relay makes (checking an access token, sending a text)
+//! and the one parser of Chatrace's error answers. No prose: the checklist words the
+//! verdicts. The token itself is never logged nor stored by this module.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::i18n::Lang;
 use crate::outbound::{self, Failure};
 
 /// Keys of the account part and the secret part are checked loosely on length: Chatrace
@@ -15,6 +15,8 @@ const MIN_KEY_CHARS: usize = 16;
 const MAX_KEY_CHARS: usize = 128;
 /// How much of an unexpected answer is kept to show.
 const EXCERPT_CHARS: usize = 200;
+/// Characters of a refused send's error kept: verbatim, but bounded.
+const MAX_ERROR_CHARS: usize = 500;
 
 /// What a token check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +68,73 @@ pub fn check_token(api_url: &str, token: Option<&str>, timeout: Duration) -> Tok
     }
 }
 
+/// Chatrace's channel name for Instagram in the send API.
+pub const INSTAGRAM: &str = "instagram";
+/// Chatrace answers a send in well under a second; a person clicking "send" should not
+/// wait longer than this.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a send did not go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// An HTTP error, or a 2xx whose body says `error` or `"success":false`, or is not the
+    /// JSON object a send answers with; `message` is Chatrace's own words.
+    Refused {
+        status: u16,
+        message: String,
+    },
+    Unreachable(Failure),
+}
+
+/// `POST /contacts/{contact_id}/send/text` on Instagram. The caller checks that the id is
+/// safe in a URL path.
+pub fn send_text(
+    api_url: &str,
+    token: &str,
+    contact_id: &str,
+    text: &str,
+) -> Result<(), SendFailure> {
+    let url = format!(
+        "{}/contacts/{contact_id}/send/text",
+        api_url.trim_end_matches('/')
+    );
+    let body = serde_json::json!({ "text": text, "channel": INSTAGRAM }).to_string();
+    let headers = [
+        ("X-ACCESS-TOKEN", token),
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json"),
+    ];
+    let answer = outbound::post(&url, &headers, body.as_bytes(), SEND_TIMEOUT)
+        .map_err(SendFailure::Unreachable)?;
+    match refusal(answer.status, &answer.body) {
+        Some(message) => Err(SendFailure::Refused {
+            status: answer.status,
+            message,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Chatrace's complaint, when its answer to a send is one.
+fn refusal(status: u16, body: &str) -> Option<String> {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let ok_shape = json
+        .as_ref()
+        .is_some_and(|v| v.is_object() && !says_failed(v));
+    if (200..300).contains(&status) && ok_shape {
+        return None;
+    }
+    let message = json.as_ref().and_then(error_message).unwrap_or_else(|| {
+        let text = body.trim();
+        if text.is_empty() {
+            format!("HTTP {status} with an empty body")
+        } else {
+            text.to_string()
+        }
+    });
+    Some(message.chars().take(MAX_ERROR_CHARS).collect())
+}
+
 /// `<digits>.<letters and digits>`: strict on the shape, lenient on the length.
 pub fn check_shape(token: &str) -> Result<(), TokenProblem> {
     let token = token.trim();
@@ -99,17 +168,11 @@ pub fn settings_link(account: &str) -> String {
 }
 
 /// A stable, one-way tag of a token (and the API it was checked against), so a cached verdict
-/// is dropped when either changes without keeping the token itself. 64-bit FNV-1a: the token
+/// is dropped when either changes without keeping the token itself. 128-bit FNV-1a: the token
 /// has far more entropy than the tag, so the tag cannot be turned back into it.
 pub fn fingerprint(api_url: &str, token: &str) -> String {
-    let hash = api_url
-        .bytes()
-        .chain(std::iter::once(b'\n'))
-        .chain(token.trim().bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    format!("{hash:016x}")
+    let hash = crate::text::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
+    format!("{hash:032x}")
 }
 
 fn judge(status: u16, body: &str) -> TokenCheck {
@@ -124,7 +187,7 @@ fn judge(status: u16, body: &str) -> TokenCheck {
             message: json
                 .as_ref()
                 .and_then(error_message)
-                .unwrap_or_else(|| excerpt(body)),
+                .map_or_else(|| excerpt(body), |m| excerpt(&m)),
         },
         _ => TokenCheck::UnexpectedAnswer(status, excerpt(body)),
     }
@@ -135,7 +198,7 @@ fn judge_ok_body(value: &Value, body: &str) -> TokenCheck {
     if let Some(tags) = value.as_array().or_else(|| value["data"].as_array()) {
         return TokenCheck::Valid { tags: tags.len() };
     }
-    if !value["error"].is_null() || value["success"] == Value::Bool(false) {
+    if says_failed(value) {
         let code = match &value["error"]["code"] {
             Value::Null => String::new(),
             Value::String(s) => s.clone(),
@@ -143,159 +206,44 @@ fn judge_ok_body(value: &Value, body: &str) -> TokenCheck {
         };
         return TokenCheck::ErrorInBody {
             code,
-            message: error_message(value).unwrap_or_else(|| excerpt(body)),
+            message: error_message(value).map_or_else(|| excerpt(body), |m| excerpt(&m)),
         };
     }
     TokenCheck::UnexpectedAnswer(200, excerpt(body))
 }
 
-/// The human part of an error body: `{"error":"..."}`, `{"error":{"message":".."}}` or
-/// `{"message":".."}`.
-fn error_message(value: &Value) -> Option<String> {
-    let error = &value["error"];
-    error
-        .as_str()
-        .or_else(|| error["message"].as_str())
-        .or_else(|| value["message"].as_str())
-        .map(|s| crate::payload::excerpt(s.as_bytes(), EXCERPT_CHARS))
+/// The message inside Chatrace's error shapes: `{"error":{"message":..}}`, `{"error":".."}`,
+/// `{"success":false,"message":..}`; an error object without a message is given whole.
+/// The one parser for every Chatrace answer.
+pub fn error_message(value: &Value) -> Option<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    };
+    match value.get("error") {
+        Some(Value::Object(e)) => e
+            .get("message")
+            .and_then(text)
+            .or_else(|| Some(Value::Object(e.clone()).to_string())),
+        Some(Value::Null) | None => value.get("message").and_then(text),
+        Some(e) => text(e),
+    }
+}
+
+/// Whether a 200 answer's body says the call failed after all (Chatrace reports some
+/// failures that way).
+pub fn says_failed(value: &Value) -> bool {
+    !value["error"].is_null() || value["success"] == Value::Bool(false)
 }
 
 fn excerpt(body: &str) -> String {
-    crate::payload::excerpt(body.as_bytes(), EXCERPT_CHARS)
+    crate::text::excerpt(body.as_bytes(), EXCERPT_CHARS)
 }
 
 impl TokenCheck {
     pub fn is_valid(&self) -> bool {
         matches!(self, TokenCheck::Valid { .. })
-    }
-
-    /// One line saying what was found.
-    pub fn verdict(&self, lang: Lang) -> String {
-        match self {
-            TokenCheck::Missing => lang
-                .pick(
-                    "No Chatrace API token is set.",
-                    "Токен API Chatrace не задан.",
-                )
-                .into(),
-            TokenCheck::Malformed(problem) => format!(
-                "{} {}",
-                lang.pick(
-                    "The token does not look like a Chatrace token:",
-                    "Токен не похож на токен Chatrace:"
-                ),
-                problem.describe(lang)
-            ),
-            TokenCheck::Valid { tags } => format!(
-                "{} ({tags} {}).",
-                lang.pick("Chatrace accepted the token", "Chatrace принял токен"),
-                lang.pick("tags in the account", "тегов в аккаунте")
-            ),
-            TokenCheck::Rejected { status, message } => format!(
-                "{} HTTP {status}: \"{message}\".",
-                lang.pick("Chatrace rejected the token:", "Chatrace отклонил токен:")
-            ),
-            TokenCheck::ErrorInBody { code, message } => format!(
-                "{} {}{message}",
-                lang.pick(
-                    "Chatrace answered HTTP 200 but with an error:",
-                    "Chatrace ответил HTTP 200, но с ошибкой:"
-                ),
-                if code.is_empty() {
-                    String::new()
-                } else {
-                    format!("[{code}] ")
-                }
-            ),
-            TokenCheck::Unreachable(failure) => format!(
-                "{} {}",
-                lang.pick(
-                    "The Chatrace API could not be reached:",
-                    "Не удалось связаться с API Chatrace:"
-                ),
-                crate::setup::describe_failure(failure, lang)
-            ),
-            TokenCheck::UnexpectedAnswer(status, excerpt) => format!(
-                "{} HTTP {status}: {excerpt}",
-                lang.pick(
-                    "The Chatrace API gave an unexpected answer:",
-                    "API Chatrace ответил неожиданно:"
-                )
-            ),
-        }
-    }
-
-    /// What to do about it.
-    pub fn advice(&self, lang: Lang) -> &'static str {
-        match self {
-            TokenCheck::Missing => lang.pick(
-                "Put the API token from your Chatrace account settings in the environment variable CHATRACE_TOKEN (or the systemd credential chatrace_token) and restart the relay. Webhooks are received without it; it is needed only to call the Chatrace API.",
-                "Положите токен API из настроек аккаунта Chatrace в переменную окружения CHATRACE_TOKEN (или в systemd credential chatrace_token) и перезапустите relay. Вебхуки принимаются и без него; он нужен только для обращений к API Chatrace.",
-            ),
-            TokenCheck::Malformed(_) => lang.pick(
-                "Copy the whole token again from the Chatrace settings: digits, a dot, then letters and digits, without quotes, spaces or \"Bearer\".",
-                "Скопируйте токен целиком ещё раз из настроек Chatrace: цифры, точка, затем буквы и цифры, без кавычек, пробелов и слова «Bearer».",
-            ),
-            TokenCheck::Valid { .. } => lang.pick(
-                "Nothing to do.",
-                "Ничего делать не нужно.",
-            ),
-            TokenCheck::Rejected { .. } => lang.pick(
-                "Chatrace reads only the X-ACCESS-TOKEN header with the whole token (digits, dot and the rest); Authorization: Bearer, X-API-Key, api-key or ?token= are ignored and always give 401 \"No valid API key provided\". The relay sends X-ACCESS-TOKEN, so this token is wrong or revoked: copy it again from the Chatrace settings.",
-                "Chatrace читает только заголовок X-ACCESS-TOKEN с токеном целиком (цифры, точка и остальное); Authorization: Bearer, X-API-Key, api-key и ?token= игнорируются и всегда дают 401 «No valid API key provided». Relay отправляет X-ACCESS-TOKEN, значит этот токен неверный или отозван: скопируйте его заново из настроек Chatrace.",
-            ),
-            TokenCheck::ErrorInBody { .. } => lang.pick(
-                "Chatrace knows the request but refused it; read its message above. If it is about the plan or permissions, check the account in Chatrace.",
-                "Chatrace понял запрос, но отказал; прочтите его сообщение выше. Если речь о тарифе или правах, проверьте аккаунт в Chatrace.",
-            ),
-            TokenCheck::Unreachable(_) => lang.pick(
-                "Check that this server can reach the Chatrace API (DNS, firewall, outgoing HTTPS) and that CHATRACE_API_URL is right, then check again.",
-                "Проверьте, что сервер может достучаться до API Chatrace (DNS, файрвол, исходящий HTTPS) и что CHATRACE_API_URL указан верно, затем проверьте снова.",
-            ),
-            TokenCheck::UnexpectedAnswer(..) => lang.pick(
-                "Something other than the Chatrace API answered: check CHATRACE_API_URL (default https://api.chatrace.com; white-label installs have their own host).",
-                "Ответил не API Chatrace: проверьте CHATRACE_API_URL (по умолчанию https://api.chatrace.com; у white-label установок свой адрес).",
-            ),
-        }
-    }
-}
-
-impl TokenProblem {
-    pub fn describe(&self, lang: Lang) -> String {
-        match self {
-            TokenProblem::BearerPrefix => lang
-                .pick(
-                    "it starts with \"Bearer \"; give the token alone.",
-                    "он начинается с «Bearer »; укажите только сам токен.",
-                )
-                .into(),
-            TokenProblem::NoDot => lang
-                .pick(
-                    "there is no dot; a token is <digits>.<letters and digits>.",
-                    "в нём нет точки; токен выглядит как <цифры>.<буквы и цифры>.",
-                )
-                .into(),
-            TokenProblem::AccountNotDigits => lang
-                .pick(
-                    "the part before the dot is not all digits.",
-                    "часть до точки состоит не только из цифр.",
-                )
-                .into(),
-            TokenProblem::KeyCharacter(c) => format!(
-                "{} {c:?}.",
-                lang.pick(
-                    "the part after the dot holds a character other than letters and digits:",
-                    "в части после точки есть символ, кроме букв и цифр:"
-                )
-            ),
-            TokenProblem::KeyLength(n) => format!(
-                "{} {n}.",
-                lang.pick(
-                    "the part after the dot has an unlikely length:",
-                    "у части после точки странная длина:"
-                )
-            ),
-        }
     }
 }
 
@@ -370,5 +318,38 @@ mod tests {
         );
         assert_ne!(a, fingerprint("https://other.example", GOOD));
         assert_eq!(account_digits(GOOD), Some("1234567"));
+    }
+
+    #[test]
+    fn chatrace_errors_are_found_in_every_shape() {
+        assert_eq!(refusal(200, r#"{"success":true}"#), None);
+        assert_eq!(
+            refusal(
+                200,
+                r#"{"error":{"code":100,"message":"(#551) This person isn't available right now."}}"#
+            )
+            .as_deref(),
+            Some("(#551) This person isn't available right now.")
+        );
+        assert_eq!(
+            refusal(200, r#"{"success":false,"message":"Contact not found"}"#).as_deref(),
+            Some("Contact not found")
+        );
+        assert_eq!(
+            refusal(200, r#"{"error":"Outside of 24h window"}"#).as_deref(),
+            Some("Outside of 24h window")
+        );
+        assert_eq!(
+            refusal(401, "No valid API key provided").as_deref(),
+            Some("No valid API key provided")
+        );
+        assert_eq!(
+            refusal(200, "<html>proxy</html>").as_deref(),
+            Some("<html>proxy</html>")
+        );
+        assert_eq!(
+            refusal(500, "").as_deref(),
+            Some("HTTP 500 with an empty body")
+        );
     }
 }

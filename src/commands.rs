@@ -3,13 +3,10 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use crate::app::resolve_secret;
 use crate::cli::{CheckTokenArgs, Cli, Command, ExportArgs, ReplayArgs, SendTestArgs, StatsArgs};
 use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
-use crate::outbound::{Failure, Reply};
 use crate::store::{Message, Store};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -22,8 +19,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => export(args),
         Command::AdminToken(args) => {
             let mut store = Store::open(&db_path(args.db))?;
-            let token = resolve_secret(
-                &mut store,
+            let token = store.resolve_secret(
                 secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
                 "admin_token",
             )?;
@@ -170,36 +166,6 @@ fn csv_cell(value: &str) -> String {
     }
 }
 
-/// Posts the sample webhook the way Chatrace would, marked as a test so it is stored and
-/// shown but never counted. Used by `send-test` and by the setup page's button.
-pub fn post_sample(url: &str, secret: &str) -> std::result::Result<Reply, Failure> {
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("X-Webhook-Secret", secret),
-        (crate::webhook::TEST_HEADER, "1"),
-    ];
-    crate::outbound::post(url, &headers, sample_body().as_bytes(), SAMPLE_TIMEOUT)
-}
-
-const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The body a Chatrace External Request would send, with a fresh message id so repeated
-/// runs are not taken for duplicates.
-fn sample_body() -> String {
-    let now = crate::time::now_ms();
-    serde_json::json!({
-        "contact_id": "test-contact",
-        "first_name": "Test",
-        "last_name": "Contact",
-        "ig_username": "chatrace_relay_test",
-        "channel": "instagram",
-        "text": "Test message from chatrace-relay send-test / Тестовое сообщение ✅",
-        "message_id": format!("test-{now}"),
-        "timestamp": crate::time::format_rfc3339(now),
-    })
-    .to_string()
-}
-
 fn send_test(args: SendTestArgs) -> Result<ExitCode> {
     let url = args
         .url
@@ -218,7 +184,7 @@ fn send_test(args: SendTestArgs) -> Result<ExitCode> {
             })?,
     };
     println!("POST {url}");
-    match post_sample(&url, &secret) {
+    match crate::sample::post(&url, &secret) {
         Ok(reply) => {
             println!("HTTP {}\n{}", reply.status, reply.body.trim_end());
             if (200..300).contains(&reply.status) {
@@ -243,9 +209,9 @@ fn check_token(args: CheckTokenArgs) -> Result<ExitCode> {
     let token = secret("CHATRACE_TOKEN", "chatrace_token");
     println!("GET {api}/accounts/tags with X-ACCESS-TOKEN");
     let check = crate::chatrace::check_token(&api, token.as_deref(), timeout);
-    println!("{}", check.verdict(lang));
+    println!("{}", crate::checklist::token_verdict(&check, lang));
     if !check.is_valid() {
-        println!("{}", check.advice(lang));
+        println!("{}", crate::checklist::token_advice(&check, lang));
     }
     if let Some(account) = token.as_deref().and_then(crate::chatrace::account_digits) {
         println!(

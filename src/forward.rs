@@ -1,6 +1,6 @@
 //! Forwarding: one delivery thread per `--forward-url` drains the durable outbox, POSTing
 //! each message signed the Standard Webhooks way, retrying on the schedule. Also the replay
-//! and status functions the page and the API call.
+//! and status functions the page, the API and the CLI call.
 //!
 //! Nothing is marked "in flight": a row stays pending until its outcome is recorded, so a
 //! crash mid-attempt leaves it to be sent again after restart (at-least-once).
@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use serde::Serialize;
 
-use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::{ForwardOutcome, Metrics};
@@ -339,7 +338,7 @@ fn payload(message: &Message) -> Vec<u8> {
 }
 
 /// A non-2xx answer in words: the status, where a redirect pointed, the start of the body.
-fn refusal(reply: &outbound::Reply) -> String {
+fn refusal(reply: &outbound::Answer) -> String {
     let mut text = format!("HTTP {}", reply.status);
     if (300..400).contains(&reply.status) {
         text.push_str(" (redirects are not followed; forward to the final URL)");
@@ -431,36 +430,20 @@ pub fn requeue_from(
 }
 
 /// Re-queues deliveries (see `Requeue`) and wakes the delivery threads; returns how many.
-pub fn replay(app: &App, store: &Store, which: Requeue) -> Result<usize> {
+pub fn replay(store: &Store, bell: &Doorbell, which: Requeue) -> Result<usize> {
     let n = store.requeue(which, now_ms())?;
     if n > 0 {
-        app.forward_bell.ring();
+        bell.ring();
     }
     Ok(n)
 }
 
-/// "Retry now" for one delivery; false when no delivery has that id.
-pub fn replay_one(app: &App, store: &Store, delivery_id: i64) -> Result<bool> {
-    replay(app, store, Requeue::One(delivery_id)).map(|n| n > 0)
-}
-
-/// "Retry all failed", optionally only those created at or after `since_ms`.
-pub fn replay_failed(app: &App, store: &Store, since_ms: Option<i64>) -> Result<usize> {
-    replay(
-        app,
-        store,
-        Requeue::Failed {
-            since_ms: since_ms.unwrap_or(i64::MIN),
-        },
-    )
-}
-
 /// Per-target counts and last error: every configured target (also before its first
 /// delivery), then any target that has deliveries but is no longer configured.
-pub fn target_status(app: &App, store: &Store) -> Result<Vec<TargetStatus>> {
+pub fn target_status(store: &Store, configured: &[String]) -> Result<Vec<TargetStatus>> {
     let mut known = store.target_status(now_ms())?;
-    let mut out = Vec::with_capacity(known.len().max(app.config.forward_urls.len()));
-    for url in &app.config.forward_urls {
+    let mut out = Vec::with_capacity(known.len().max(configured.len()));
+    for url in configured {
         match known.iter().position(|t| &t.target == url) {
             Some(i) => out.push(known.remove(i)),
             None => out.push(TargetStatus::empty(url)),
@@ -525,7 +508,7 @@ mod tests {
 
     #[test]
     fn refusals_say_status_redirect_and_body_start() {
-        let reply = outbound::Reply {
+        let reply = outbound::Answer {
             status: 302,
             headers: vec![("Location".into(), "https://new.example/x?k=secret".into())],
             body: "moved\n  here".into(),

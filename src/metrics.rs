@@ -201,7 +201,10 @@ impl Metrics {
             "gauge",
             "Size of the SQLite database file plus its write-ahead log.",
         );
-        out.sample("database_size_bytes", &[], database_size(db));
+        out.sample("database_size_bytes", &[], {
+            let (db, wal) = crate::store::file_sizes(db);
+            db + wal
+        });
 
         self.render_ack(&mut out);
         Ok(out.text)
@@ -229,14 +232,6 @@ impl Metrics {
         let _ = writeln!(out.text, "chatrace_relay_webhook_ack_seconds_sum {sum}");
         out.sample("webhook_ack_seconds_count", &[], count);
     }
-}
-
-/// The database and its WAL: the WAL can grow large between checkpoints and is disk used.
-fn database_size(db: &Path) -> u64 {
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    size(db) + size(Path::new(&wal))
 }
 
 /// Text format writer; every name gets the `chatrace_relay_` prefix.

@@ -8,18 +8,15 @@ use serde::{Deserialize, Serialize};
 
 /// What came back from the far side.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
-impl Reply {
+impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::text::header(&self.headers, name)
     }
 }
 
@@ -65,7 +62,7 @@ fn agent(timeout: Duration) -> ureq::Agent {
 
 /// One request on a fresh connection: for occasional calls (the token check, the
 /// self-probe, replies, test webhooks).
-pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, Failure> {
+pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Answer, Failure> {
     Client::new(timeout).get(url, headers)
 }
 
@@ -74,7 +71,7 @@ pub fn post(
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
-) -> Result<Reply, Failure> {
+) -> Result<Answer, Failure> {
     Client::new(timeout).post(url, headers, body)
 }
 
@@ -92,11 +89,16 @@ impl Client {
         }
     }
 
-    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, Failure> {
+    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Answer, Failure> {
         finish(with_headers(self.agent.get(url), headers).call())
     }
 
-    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, Failure> {
+    pub fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, Failure> {
         finish(with_headers(self.agent.post(url), headers).send(body))
     }
 }
@@ -111,7 +113,9 @@ fn with_headers<B>(
     req
 }
 
-fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, Failure> {
+fn finish(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Answer, Failure> {
     let mut response = result.map_err(classify)?;
     let headers = response
         .headers()
@@ -130,7 +134,7 @@ fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resu
         .limit(MAX_REPLY)
         .read_to_string()
         .unwrap_or_default();
-    Ok(Reply {
+    Ok(Answer {
         status,
         headers,
         body,

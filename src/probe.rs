@@ -119,7 +119,7 @@ impl SelfProbe {
         }
         let excerpt = match location {
             Some(target) => format!("Location: {target}"),
-            None => crate::payload::excerpt(body.as_bytes(), EXCERPT_CHARS),
+            None => crate::text::excerpt(body.as_bytes(), EXCERPT_CHARS),
         };
         ProbeOutcome::Foreign { status, excerpt }
     }

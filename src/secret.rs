@@ -3,6 +3,9 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+/// Generated secrets are 24 random bytes: 192 bits, hex-encoded.
+pub const SECRET_BYTES: usize = 24;
+
 /// A fresh random secret: `bytes` bytes from the kernel's CSPRNG, hex-encoded so it can be
 /// pasted into a header, a URL or a shell without quoting.
 pub fn random_hex(bytes: usize) -> io::Result<String> {

@@ -1,6 +1,14 @@
-//! The group-commit writer: the one thread that writes to the database. Workers hand it
-//! their writes; it commits everything that queued up while the previous fsync ran as one
-//! transaction, so many webhooks share one fsync and none is answered before COMMIT.
+//! The group-commit writer: the thread that writes every webhook, rejection and health
+//! check. Workers hand it their writes; it commits everything that queued up while the
+//! previous fsync ran as one transaction, so many webhooks share one fsync and none is
+//! answered before COMMIT.
+//!
+//! It is not the only writer. A few rare writes go straight from the thread that makes
+//! them, each in one short statement, because queueing them behind a batch would gain
+//! nothing: each forwarding thread records its delivery attempts (`forward`), a reply sent
+//! through Chatrace stores its copy (`reply`), the checklist caches its token verdict
+//! (`checklist`), and the replay buttons and command re-queue deliveries. SQLite serialises them with the writer through its write lock; the busy
+//! timeout covers the wait.
 //!
 //! A webhook's worker does not wait for its commit: it hands over the write with a
 //! continuation and goes back to accepting requests. After the batch commits (or fails),
@@ -39,7 +47,7 @@ type Answer = (Done, Result<IngestOutcome>);
 enum Job {
     Ingest(Box<IngestRequest>, Done),
     Reject(Rejection),
-    Probe(SyncSender<Result<()>>),
+    HealthCheck(SyncSender<Result<()>>),
 }
 
 /// The handle workers use to reach the writer thread. Cheap to clone.
@@ -117,10 +125,10 @@ impl Writer {
     }
 
     /// Proves that a write can be committed right now.
-    pub fn probe(&self) -> Result<()> {
+    pub fn health_check(&self) -> Result<()> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.jobs
-            .send(Job::Probe(reply))
+            .send(Job::HealthCheck(reply))
             .map_err(|_| Error::WriterStopped)?;
         answer.recv().map_err(|_| Error::WriterStopped)?
     }
@@ -197,7 +205,7 @@ fn commit(
         .map(|job| match job {
             Job::Ingest(req, _) => Write::Ingest(req),
             Job::Reject(rej) => Write::Reject(rej),
-            Job::Probe(_) => Write::Probe,
+            Job::HealthCheck(_) => Write::HealthCheck,
         })
         .collect();
     let outcome = store.write_batch(&writes, targets);
@@ -216,7 +224,7 @@ fn commit(
                         }
                         answer(answers, done, result);
                     }
-                    Job::Probe(reply) => {
+                    Job::HealthCheck(reply) => {
                         let _ = reply.send(result.map(|_| ()));
                     }
                     Job::Reject(_) => {
@@ -237,7 +245,7 @@ fn commit(
                     Job::Ingest(_, done) => {
                         answer(answers, done, Err(Error::NotStored(reason.clone())));
                     }
-                    Job::Probe(reply) => {
+                    Job::HealthCheck(reply) => {
                         let _ = reply.send(Err(Error::NotStored(reason.clone())));
                     }
                     Job::Reject(_) => {}

@@ -59,7 +59,7 @@ pub enum Write<'a> {
     Ingest(&'a IngestRequest),
     Reject(&'a Rejection),
     /// A no-op write: proves the database accepts writes (health check).
-    Probe,
+    HealthCheck,
 }
 
 impl Store {
@@ -144,7 +144,7 @@ fn apply(
     match write {
         Write::Ingest(req) => ingest(conn, req, forward_targets).map(Some),
         Write::Reject(rej) => reject(conn, rej).map(|()| None),
-        Write::Probe => probe(conn).map(|()| None),
+        Write::HealthCheck => health_check(conn).map(|()| None),
     }
 }
 
@@ -335,7 +335,7 @@ fn reject(conn: &Connection, rej: &Rejection) -> Result<()> {
     Ok(())
 }
 
-fn probe(conn: &Connection) -> Result<()> {
+fn health_check(conn: &Connection) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO settings (key, value, updated_at) VALUES ('health_probe', '', ?1)
          ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",

@@ -2,11 +2,10 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod ingest;
+mod messages;
 mod outbox;
-mod pages;
-mod read;
-mod replies;
-mod setup_facts;
+mod requests;
+mod stats;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,10 +15,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
+pub use messages::{Contact, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
-pub use pages::{Contact, FlaggedRequest};
-pub use read::{ByDay, Forwarding, Message, RejectedRequest, Stats};
-pub use setup_facts::{Arrival, FirstMessage, Problem, ProblemBody};
+pub use requests::{FlaggedRequest, Problem, ProblemBody, RejectedRequest};
+pub use stats::ByDay;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
 /// been applied. Never edit a released entry: append a new one.
@@ -144,7 +143,18 @@ impl Store {
         Ok(value)
     }
 
-    /// Facts for the setup checklist's `server` row: WAL and FULL as actually in force.
+    /// A secret given from outside wins; otherwise the stored one, generated on first use.
+    pub fn resolve_secret(&mut self, given: Option<String>, key: &str) -> Result<String> {
+        match given {
+            Some(secret) => Ok(secret),
+            None => self.ensure_setting(key, || {
+                crate::secret::random_hex(crate::secret::SECRET_BYTES)
+            }),
+        }
+    }
+
+    /// The journal mode and synchronous level actually in force (WAL and FULL = 2 are what
+    /// the relay asks for; a network filesystem may refuse WAL).
     pub fn durability(&self) -> Result<(String, i64)> {
         let mode: String = self
             .conn
@@ -154,4 +164,12 @@ impl Store {
             .pragma_query_value(None, "synchronous", |r| r.get(0))?;
         Ok((mode, sync))
     }
+}
+
+/// Bytes on disk of the database file and of its write-ahead log beside it.
+pub fn file_sizes(db: &Path) -> (u64, u64) {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    (size(db), size(Path::new(&wal)))
 }

@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-use super::read::{message_from_row, MESSAGE_COLUMNS};
+use super::messages::{message_from_row, MESSAGE_COLUMNS};
 use super::{Message, Store};
 use crate::error::Result;
 use crate::time::format_rfc3339;

@@ -6,18 +6,20 @@
 use log::{error, info, warn};
 use serde::Serialize;
 
-use crate::chart::{chart, Chart, NARROW, WIDE};
+use crate::checklist::{self, Action, Check, Fact, FactKind, Status};
 use crate::error::Result;
-use crate::http::{Request, Response, Worker};
 use crate::i18n::Lang;
-use crate::payload::{parse_form, percent_encode};
 use crate::secret::constant_time_eq;
-use crate::session::{self, Current, COOKIE, LANG_COOKIE, LOGIN_COOKIE};
-use crate::setup::{self, Action, Check, Fact, FactKind, Status};
-use crate::store::{Contact, FailedDelivery, FlaggedRequest, Message, RejectedRequest};
+use crate::store::{Contact, FailedDelivery, FlaggedRequest, Message, RejectedRequest, Requeue};
+use crate::text::{form_field, percent_encode};
 use crate::time::{now_ms, parse_rfc3339};
-use crate::views;
 use crate::{forward, reply};
+
+use super::chart::{chart, Chart, NARROW, WIDE};
+use super::request::{Request, Response, LANG_COOKIE};
+use super::session::{self, Current, COOKIE, LOGIN_COOKIE};
+use super::state::Context;
+use super::views;
 
 /// Messages on the dashboard; the message page shows more per page.
 const DASHBOARD_MESSAGES: u32 = 10;
@@ -30,6 +32,8 @@ const EXCERPT_CHARS: usize = 300;
 /// The language cookie lasts a year: it is a preference, not a secret.
 const LANG_MAX_AGE_S: i64 = 365 * 86_400;
 const LOGIN_MAX_AGE_S: i64 = 3600;
+/// `POST /setup/<action>` runs one of the checklist's buttons.
+pub const SETUP_ACTION_PREFIX: &str = "/setup/";
 
 /// What the frame around every page needs: the header's links and forms.
 #[derive(Serialize)]
@@ -59,21 +63,6 @@ impl Frame {
     }
 }
 
-/// The page's language: the user's choice from the switch, else the browser's preference.
-pub fn lang(req: &Request) -> Lang {
-    session::cookie(req, LANG_COOKIE)
-        .and_then(|c| Lang::from_code(&c))
-        .unwrap_or_else(|| Lang::from_accept_language(req.header("Accept-Language").unwrap_or("")))
-}
-
-fn secure_cookies(w: &Worker) -> bool {
-    w.app
-        .config
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
-}
-
 /// An HTML answer. Pages show secrets and messages, so no cache may keep them.
 fn html(status: u16, body: String) -> Response {
     Response {
@@ -86,7 +75,7 @@ fn html(status: u16, body: String) -> Response {
     }
 }
 
-fn see_other(location: &str) -> Response {
+pub fn see_other(location: &str) -> Response {
     Response {
         status: 303,
         headers: vec![
@@ -105,7 +94,8 @@ struct Refused {
 }
 
 /// 403 for a form that failed the CSRF or origin check.
-fn refused(req: &Request, current: Option<&Current>, lang: Lang) -> Result<Response> {
+pub fn refused(req: &Request, current: Option<&Current>) -> Result<Response> {
+    let lang = req.lang();
     let page = Refused {
         frame: Frame::new(req, current, ""),
         message: lang.t("refused_csrf"),
@@ -122,50 +112,39 @@ struct Login {
 }
 
 /// `GET /login`.
-pub fn login_form(w: &mut Worker, req: &Request) -> Result<Response> {
-    if w.app.sessions.current(req, now_ms()).is_some() {
+pub fn login_form(cx: &mut Context, req: &Request) -> Result<Response> {
+    if cx.state.sessions.current(req, now_ms()).is_some() {
         return Ok(see_other("/"));
     }
     // Reusing a token the browser already holds keeps a second open tab's form valid.
-    let token = match session::cookie(req, LOGIN_COOKIE) {
+    let token = match req.cookie(LOGIN_COOKIE) {
         Some(t) if session::looks_like_token(&t) => t,
         _ => session::new_token()?,
     };
-    let lang = lang(req);
     let page = Login {
         frame: Frame::new(req, None, "login"),
         login_csrf: token.clone(),
         error: None,
     };
     Ok(
-        html(200, views::render("login.html", lang, &page)?).with_header(
+        html(200, views::render("login.html", req.lang(), &page)?).with_header(
             "Set-Cookie",
             session::set_cookie(
                 LOGIN_COOKIE,
                 &token,
-                secure_cookies(w),
+                cx.secure_cookies(),
                 Some(LOGIN_MAX_AGE_S),
             ),
         ),
     )
 }
 
-/// `POST /login`: the admin token from the form starts a session.
-pub fn login(w: &mut Worker, req: &Request) -> Result<Response> {
-    let lang = lang(req);
-    let form = parse_form(&String::from_utf8_lossy(&req.body));
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let expected = session::cookie(req, LOGIN_COOKIE).unwrap_or_default();
-    if !session::same_origin(req, w.app.config.public_url.as_deref())
-        || expected.is_empty()
-        || !session::token_matches(field("csrf"), &expected)
-    {
-        return refused(req, None, lang);
-    }
+/// `POST /login`: the admin token from the form starts a session. The route table has
+/// already checked the form's CSRF token and origin.
+pub fn login(cx: &mut Context, req: &Request) -> Result<Response> {
+    let lang = req.lang();
+    let form = req.form();
+    let expected = req.cookie(LOGIN_COOKIE).unwrap_or_default();
     let client = req.client.clone().unwrap_or_else(|| "-".into());
     let now = now_ms();
     let again = |status: u16, error: &'static str| -> Result<Response> {
@@ -176,19 +155,20 @@ pub fn login(w: &mut Worker, req: &Request) -> Result<Response> {
         };
         Ok(html(status, views::render("login.html", lang, &page)?))
     };
-    if !w.app.sessions.login_allowed(&client, now) {
+    let sessions = &cx.state.sessions;
+    if !sessions.login_allowed(&client, now) {
         return again(429, lang.t("login_throttled"));
     }
-    let token = field("token").unwrap_or("").trim();
-    if !constant_time_eq(token.as_bytes(), w.app.admin_token.as_bytes()) {
-        w.app.sessions.login_failed(&client, now);
+    let token = form_field(&form, "token").unwrap_or("").trim();
+    if !constant_time_eq(token.as_bytes(), cx.state.admin_token.as_bytes()) {
+        sessions.login_failed(&client, now);
         warn!("failed sign-in to the setup page from {client}");
         return again(401, lang.t("login_wrong"));
     }
-    w.app.sessions.login_succeeded(&client);
-    let current = w.app.sessions.create(now)?;
+    sessions.login_succeeded(&client);
+    let current = sessions.create(now)?;
     info!("signed in to the setup page from {client}");
-    let secure = secure_cookies(w);
+    let secure = cx.secure_cookies();
     Ok(see_other("/")
         .with_header(
             "Set-Cookie",
@@ -200,66 +180,24 @@ pub fn login(w: &mut Worker, req: &Request) -> Result<Response> {
         ))
 }
 
-/// The signed-in session of a form post whose CSRF token and origin check out; otherwise
-/// the answer to send instead (sign in, or 403).
-fn checked_post(
-    w: &Worker,
-    req: &Request,
-    lang: Lang,
-) -> Result<std::result::Result<Current, Response>> {
-    let Some(current) = w.app.sessions.current(req, now_ms()) else {
-        return Ok(Err(see_other("/login")));
-    };
-    let form = parse_form(&String::from_utf8_lossy(&req.body));
-    let posted = form
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str());
-    if !session::same_origin(req, w.app.config.public_url.as_deref())
-        || !session::token_matches(posted, &current.csrf)
-    {
-        return refused(req, Some(&current), lang).map(Err);
-    }
-    Ok(Ok(current))
-}
-
-/// A field of a posted form.
-fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// `POST /logout`.
-pub fn logout(w: &mut Worker, req: &Request) -> Result<Response> {
-    let current = match checked_post(w, req, lang(req))? {
-        Ok(ok) => ok,
-        Err(answer) => return Ok(answer),
-    };
-    w.app.sessions.remove(&current.id);
+pub fn logout(cx: &mut Context, _req: &Request, current: &Current) -> Result<Response> {
+    cx.state.sessions.remove(&current.id);
     Ok(see_other("/login").with_header(
         "Set-Cookie",
-        session::set_cookie(COOKIE, "", secure_cookies(w), Some(0)),
+        session::set_cookie(COOKIE, "", cx.secure_cookies(), Some(0)),
     ))
 }
 
-/// `POST /setup/<action>`: runs one of the buttons the checklist offers right now, then
-/// goes back to the dashboard, which shows the outcome once.
-pub fn setup_action(w: &mut Worker, req: &Request) -> Result<Response> {
-    let lang = lang(req);
-    let current = match checked_post(w, req, lang)? {
-        Ok(ok) => ok,
-        Err(answer) => return Ok(answer),
-    };
-    let name = req.path.strip_prefix("/setup/").unwrap_or("");
-    // Only a button the checklist shows can be pressed, so the list of actions stays in
-    // one place (setup.rs) and a stale or forged name does nothing.
-    let offered = setup::checklist(w, lang)?
-        .into_iter()
-        .flat_map(|c| c.actions)
-        .find(|a| a.name() == name);
-    let message = match offered {
-        Some(action) => match setup::run_action(w, action, lang) {
+/// `POST /setup/<action>`: runs one of the checklist's buttons, then goes back to the
+/// dashboard, which shows the outcome once.
+pub fn setup_action(cx: &mut Context, req: &Request, current: &Current) -> Result<Response> {
+    let lang = req.lang();
+    let name = req.path.strip_prefix(SETUP_ACTION_PREFIX).unwrap_or("");
+    // A stale or forged name does nothing; a button the checklist does not show right
+    // now is refused by the action itself.
+    let message = match Action::from_name(name) {
+        Some(action) => match checklist::run_action(&cx.relay(), action, lang) {
             Ok(sentence) => sentence,
             Err(e) => {
                 error!("setup action {name} failed: {e}");
@@ -268,41 +206,37 @@ pub fn setup_action(w: &mut Worker, req: &Request) -> Result<Response> {
         },
         None => lang.t("unknown_action").to_string(),
     };
-    w.app.sessions.set_flash(&current.id, message);
+    cx.state.sessions.set_flash(&current.id, message);
     Ok(see_other("/#setup"))
 }
 
 /// `POST /deliveries/replay` with `id`: retries one failed delivery now, then shows the
 /// dashboard with the outcome.
-pub fn replay_delivery(w: &mut Worker, req: &Request) -> Result<Response> {
-    let lang = lang(req);
-    let current = match checked_post(w, req, lang)? {
-        Ok(ok) => ok,
-        Err(answer) => return Ok(answer),
-    };
-    let form = parse_form(&String::from_utf8_lossy(&req.body));
+pub fn replay_delivery(cx: &mut Context, req: &Request, current: &Current) -> Result<Response> {
+    let lang = req.lang();
+    let form = req.form();
     let id = form_field(&form, "id").and_then(|v| v.trim().parse::<i64>().ok());
-    let message = match id.map(|id| (id, forward::replay_one(&w.app, &w.store, id))) {
-        Some((id, Ok(true))) => lang.t("retry_queued").replace("{id}", &id.to_string()),
-        Some((_, Ok(false))) | None => lang.t("retry_missing").to_string(),
+    let replayed = id.map(|id| {
+        let n = forward::replay(&cx.store, &cx.state.forward_bell, Requeue::One(id));
+        (id, n)
+    });
+    let message = match replayed {
+        Some((id, Ok(n))) if n > 0 => lang.t("retry_queued").replace("{id}", &id.to_string()),
+        Some((_, Ok(_))) | None => lang.t("retry_missing").to_string(),
         Some((id, Err(e))) => {
             error!("retrying delivery {id} failed: {e}");
             lang.t("action_failed").to_string()
         }
     };
-    w.app.sessions.set_flash(&current.id, message);
+    cx.state.sessions.set_flash(&current.id, message);
     Ok(see_other("/#flash"))
 }
 
 /// `POST /reply` with `contact` (the list) or `contact_id` (typed) and `text`: sends it
 /// through Chatrace and shows the outcome; Chatrace's refusal is shown in its own words.
-pub fn send_reply(w: &mut Worker, req: &Request) -> Result<Response> {
-    let lang = lang(req);
-    let current = match checked_post(w, req, lang)? {
-        Ok(ok) => ok,
-        Err(answer) => return Ok(answer),
-    };
-    let form = parse_form(&String::from_utf8_lossy(&req.body));
+pub fn send_reply(cx: &mut Context, req: &Request, current: &Current) -> Result<Response> {
+    let lang = req.lang();
+    let form = req.form();
     let given = |name| {
         form_field(&form, name)
             .map(str::trim)
@@ -316,18 +250,20 @@ pub fn send_reply(w: &mut Worker, req: &Request) -> Result<Response> {
         .replace("\r\n", "\n");
     let message = match contact {
         None => lang.t("reply_no_contact").to_string(),
-        Some(contact) => match reply::send(&w.app, &w.store, contact, &text) {
-            Ok(_) => lang.t("reply_sent").to_string(),
-            Err(e) => format!("{} {e}", lang.t("reply_failed")),
-        },
+        Some(contact) => {
+            match reply::send(&cx.chatrace(), &cx.store, &cx.state.metrics, contact, &text) {
+                Ok(_) => lang.t("reply_sent").to_string(),
+                Err(e) => format!("{} {e}", lang.t("reply_failed")),
+            }
+        }
     };
-    w.app.sessions.set_flash(&current.id, message);
+    cx.state.sessions.set_flash(&current.id, message);
     Ok(see_other("/#flash"))
 }
 
 /// `GET /lang?to=ru&back=/messages`: remembers the choice and returns to the page. A link,
 /// so it works without script; `back` must be a path on this site (no open redirect).
-pub fn switch_lang(w: &mut Worker, req: &Request) -> Response {
+pub fn switch_lang(cx: &mut Context, req: &Request) -> Result<Response> {
     let back = req
         .query_param("back")
         .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
@@ -339,17 +275,17 @@ pub fn switch_lang(w: &mut Worker, req: &Request) -> Response {
             "{LANG_COOKIE}={}; Path=/; Max-Age={LANG_MAX_AGE_S}; SameSite=Lax",
             lang.code()
         );
-        if secure_cookies(w) {
+        if cx.secure_cookies() {
             cookie.push_str("; Secure");
         }
         answer = answer.with_header("Set-Cookie", cookie);
     }
-    answer
+    Ok(answer)
 }
 
 /// `GET /static/style.css`.
-pub fn stylesheet() -> Response {
-    Response {
+pub fn stylesheet(_cx: &mut Context, _req: &Request) -> Result<Response> {
+    Ok(Response {
         status: 200,
         headers: vec![
             ("Content-Type", "text/css; charset=utf-8".into()),
@@ -357,7 +293,7 @@ pub fn stylesheet() -> Response {
             ("Cache-Control", "public, max-age=86400".into()),
         ],
         body: views::STYLESHEET.as_bytes().to_vec(),
-    }
+    })
 }
 
 #[derive(Serialize)]
@@ -387,10 +323,10 @@ struct ReplyBox {
 }
 
 impl ReplyBox {
-    fn new(w: &Worker) -> Result<ReplyBox> {
-        let enabled = w.app.config.chatrace_token.is_some();
+    fn new(cx: &Context) -> Result<ReplyBox> {
+        let enabled = cx.state.config.chatrace_token.is_some();
         let contacts = if enabled {
-            w.store.recent_contacts(REPLY_CONTACTS)?
+            cx.store.recent_contacts(REPLY_CONTACTS)?
         } else {
             Vec::new()
         };
@@ -427,11 +363,12 @@ impl ContactOption {
 
 /// The failed deliveries listed for retrying, only while forwarding is configured: without
 /// a target nothing would send them.
-fn failed_rows(w: &Worker, lang: Lang) -> Result<Vec<FailedRow>> {
-    if w.app.config.forward_urls.is_empty() {
+fn failed_rows(cx: &Context, lang: Lang) -> Result<Vec<FailedRow>> {
+    if cx.state.config.forward_urls.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(w.store
+    Ok(cx
+        .store
         .recent_failed_deliveries(FAILED_ROWS)?
         .into_iter()
         .map(|d| FailedRow::new(d, lang))
@@ -439,17 +376,14 @@ fn failed_rows(w: &Worker, lang: Lang) -> Result<Vec<FailedRow>> {
 }
 
 /// `GET /`.
-pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
+pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<Response> {
     let now = now_ms();
-    let Some(current) = w.app.sessions.current(req, now) else {
-        return Ok(see_other("/login"));
-    };
-    let lang = lang(req);
-    let checks = setup::checklist(w, lang)?
+    let lang = req.lang();
+    let checks = checklist::checklist(&cx.relay(), lang)?
         .into_iter()
         .map(|c| CheckView::new(c, lang))
         .collect();
-    let stats = w.store.stats(now)?;
+    let stats = cx.store.stats(now)?;
     let card = |key: &'static str, label: &str, value: i64| Card {
         key,
         label: lang.t(label).to_string(),
@@ -474,7 +408,7 @@ pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
     ];
     let f = &stats.forwarding;
     let forwarding =
-        if w.app.config.forward_urls.is_empty() && f.pending + f.delivered + f.failed == 0 {
+        if cx.state.config.forward_urls.is_empty() && f.pending + f.delivered + f.failed == 0 {
             Vec::new()
         } else {
             vec![
@@ -483,12 +417,12 @@ pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
                 card("fwd_failed", "fwd_failed", f.failed),
             ]
         };
-    let (messages, more_messages) = w.store.recent_messages(0, DASHBOARD_MESSAGES)?;
-    let flagged = w.store.recent_flagged(PROBLEM_ROWS, EXCERPT_CHARS)?;
-    let rejected = w.store.recent_rejected(PROBLEM_ROWS)?;
+    let (messages, more_messages) = cx.store.recent_messages(0, DASHBOARD_MESSAGES)?;
+    let flagged = cx.store.recent_flagged(PROBLEM_ROWS, EXCERPT_CHARS)?;
+    let rejected = cx.store.recent_rejected(PROBLEM_ROWS)?;
     let page = Dashboard {
-        frame: Frame::new(req, Some(&current), "dashboard"),
-        flash: w.app.sessions.take_flash(&current.id),
+        frame: Frame::new(req, Some(current), "dashboard"),
+        flash: cx.state.sessions.take_flash(&current.id),
         checks,
         cards,
         forwarding,
@@ -507,8 +441,8 @@ pub fn dashboard(w: &mut Worker, req: &Request) -> Result<Response> {
             .into_iter()
             .map(|r| RejectedRow::new(r, lang))
             .collect(),
-        failed: failed_rows(w, lang)?,
-        reply: ReplyBox::new(w)?,
+        failed: failed_rows(cx, lang)?,
+        reply: ReplyBox::new(cx)?,
     };
     Ok(html(200, views::render("dashboard.html", lang, &page)?))
 }
@@ -524,20 +458,17 @@ struct MessagesPage {
 }
 
 /// `GET /messages?page=N`: every message, newest first, 1-based pages.
-pub fn messages(w: &mut Worker, req: &Request) -> Result<Response> {
+pub fn messages(cx: &mut Context, req: &Request, current: &Current) -> Result<Response> {
     let now = now_ms();
-    let Some(current) = w.app.sessions.current(req, now) else {
-        return Ok(see_other("/login"));
-    };
-    let lang = lang(req);
+    let lang = req.lang();
     let page = req
         .query_param("page")
         .and_then(|p| p.trim().parse::<u32>().ok())
         .filter(|&p| p >= 1)
         .unwrap_or(1);
-    let (messages, more) = w.store.recent_messages(page - 1, PAGE_MESSAGES)?;
+    let (messages, more) = cx.store.recent_messages(page - 1, PAGE_MESSAGES)?;
     let view = MessagesPage {
-        frame: Frame::new(req, Some(&current), "messages"),
+        frame: Frame::new(req, Some(current), "messages"),
         messages: messages
             .into_iter()
             .map(|m| MessageRow::new(m, lang, now))

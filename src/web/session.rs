@@ -7,15 +7,14 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::http::Request;
 use crate::secret::{constant_time_eq, random_hex};
+
+use super::request::Request;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "relay_session";
 /// The login form's double-submit cookie: there is no session yet to hold its CSRF token.
 pub const LOGIN_COOKIE: &str = "relay_login";
-/// The chosen language; not a secret, so readable by the page.
-pub const LANG_COOKIE: &str = "lang";
 
 /// 32 random bytes: session ids and CSRF tokens cannot be guessed.
 const TOKEN_BYTES: usize = 32;
@@ -89,7 +88,7 @@ impl Sessions {
 
     /// The live session named by the request's cookie, marked as used now.
     pub fn current(&self, req: &Request, now_ms: i64) -> Option<Current> {
-        let id = cookie(req, COOKIE)?;
+        let id = req.cookie(COOKIE)?;
         let mut sessions = lock(&self.sessions);
         let session = sessions.get_mut(&id)?;
         if !alive(session, now_ms) {
@@ -165,17 +164,6 @@ pub fn looks_like_token(value: &str) -> bool {
 /// Whether a posted CSRF token is the expected one.
 pub fn token_matches(posted: Option<&str>, expected: &str) -> bool {
     posted.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()))
-}
-
-/// A cookie's value from the request's Cookie header(s).
-pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("Cookie"))
-        .flat_map(|(_, v)| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim().to_string())
 }
 
 /// A Set-Cookie value. Secret cookies are HttpOnly and SameSite=Strict; `Secure` when the
@@ -281,9 +269,9 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let r = req(&[("Cookie", "lang=ru; relay_session=abc"), ("cookie", "x=1")]);
-        assert_eq!(cookie(&r, COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie(&r, "x").as_deref(), Some("1"));
-        assert_eq!(cookie(&r, "missing"), None);
+        assert_eq!(r.cookie(COOKIE).as_deref(), Some("abc"));
+        assert_eq!(r.cookie("x").as_deref(), Some("1"));
+        assert_eq!(r.cookie("missing"), None);
     }
 
     #[test]

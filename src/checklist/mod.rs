@@ -6,15 +6,35 @@ use std::path::Path;
 use log::warn;
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
+use std::net::SocketAddr;
+
 use crate::chatrace::{self, TokenCheck};
+use crate::config::Config;
 use crate::error::Result;
-use crate::http::Worker;
+use crate::forward::Doorbell;
 use crate::i18n::Lang;
 use crate::outbound::Failure;
-use crate::probe::{ProbeOutcome, UrlConcern};
-use crate::store::{Problem, ProblemBody, TargetStatus};
+use crate::probe::{ProbeOutcome, SelfProbe, UrlConcern};
+use crate::store::{Problem, ProblemBody, Store, TargetStatus};
 use crate::time::now_ms;
+
+mod words;
+
+pub use words::{describe_failure, token_advice, token_verdict};
+
+/// What the checklist looks at: the running relay's settings and state, and a database
+/// connection of the caller's.
+pub struct Relay<'a> {
+    pub config: &'a Config,
+    pub webhook_secret: &'a str,
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    pub started_at_ms: i64,
+    pub probe: &'a SelfProbe,
+    /// Rung after a replay, so the delivery threads look at the outbox at once.
+    pub forward_bell: &'a Doorbell,
+    pub store: &'a Store,
+}
 
 /// Ordered from good to bad, so the worst of several is their maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -88,18 +108,6 @@ impl Action {
             .into_iter()
             .find(|a| a.name() == name)
     }
-
-    /// The button's caption.
-    pub fn label(self, lang: Lang) -> &'static str {
-        match self {
-            Action::RecheckToken => lang.pick("Check the token again", "Проверить токен снова"),
-            Action::SendTest => lang.pick("Send a test webhook", "Отправить тестовый вебхук"),
-            Action::ReplayFailed => lang.pick(
-                "Replay all failed deliveries",
-                "Повторить все недоставленные",
-            ),
-        }
-    }
 }
 
 impl Fact {
@@ -129,49 +137,56 @@ const STUCK_PENDING_MS: i64 = 10 * 60_000;
 const WEBHOOK_PATH: &str = "/instagram/webhook";
 
 /// The checklist, in the order of DESIGN.md.
-pub fn checklist(w: &mut Worker, lang: Lang) -> Result<Vec<Check>> {
-    let app = std::sync::Arc::clone(&w.app);
+pub fn checklist(r: &Relay, lang: Lang) -> Result<Vec<Check>> {
     // The self-probe waits on the network (and on another worker of this process): it runs
     // beside the database reads and the token check instead of after them.
     std::thread::scope(|scope| {
-        let probe = scope.spawn(|| probe_public_url(&app));
-        let server = server(w, lang)?;
-        let token = chatrace_token(w, lang)?;
-        let webhook = webhook_configured(w, lang)?;
-        let first = first_message(w, lang)?;
-        let forwarding = if app.config.forward_urls.is_empty() {
+        let probe = scope.spawn(|| probe_public_url(r.config, r.probe));
+        let server = server(r, lang)?;
+        let token = chatrace_token(r, lang)?;
+        let webhook = webhook_configured(r, lang)?;
+        let first = first_message(r, lang)?;
+        let forwarding = if r.config.forward_urls.is_empty() {
             None
         } else {
-            Some(forwarding(w, lang)?)
+            Some(forwarding(r, lang)?)
         };
         let probe = probe.join().unwrap_or_else(|_| {
             Some(ProbeOutcome::Unreachable(Failure::Other(
                 "the probe thread crashed".into(),
             )))
         });
-        let mut rows = vec![server, public_url(&app, probe, lang), token, webhook, first];
+        let mut rows = vec![server, public_url(r, probe, lang), token, webhook, first];
         rows.extend(forwarding);
         Ok(rows)
     })
 }
 
 /// Runs a row's button; returns a sentence for the user, shown above the checklist.
-pub fn run_action(w: &mut Worker, action: Action, lang: Lang) -> Result<String> {
+pub fn run_action(r: &Relay, action: Action, lang: Lang) -> Result<String> {
     match action {
-        Action::SendTest => Ok(send_test(&w.app, lang)),
+        Action::SendTest => Ok(send_test(r, lang)),
         Action::ReplayFailed => {
-            let n = crate::forward::replay_failed(&w.app, &w.store, None)?;
+            let n = crate::forward::replay(
+                r.store,
+                r.forward_bell,
+                crate::store::Requeue::Failed { since_ms: i64::MIN },
+            )?;
             Ok(format!(
                 "{}: {n}",
                 lang.pick("Deliveries queued again", "Доставок снова в очереди")
             ))
         }
         Action::RecheckToken => {
-            let (check, _) = token_check(w, true)?;
+            let (check, _) = token_check(r, true)?;
             Ok(if check.is_valid() {
-                check.verdict(lang)
+                token_verdict(&check, lang)
             } else {
-                format!("{} {}", check.verdict(lang), check.advice(lang))
+                format!(
+                    "{} {}",
+                    token_verdict(&check, lang),
+                    token_advice(&check, lang)
+                )
             })
         }
     }
@@ -179,12 +194,11 @@ pub fn run_action(w: &mut Worker, action: Action, lang: Lang) -> Result<String> 
 
 // ----- server -----
 
-fn server(w: &mut Worker, lang: Lang) -> Result<Check> {
-    let (journal, sync) = w.store.durability()?;
+fn server(r: &Relay, lang: Lang) -> Result<Check> {
+    let (journal, sync) = r.store.durability()?;
     let durable = journal.eq_ignore_ascii_case("wal") && sync == 2;
-    let config = &w.app.config;
-    let db_bytes = file_size(&config.db);
-    let wal_bytes = file_size(&wal_path(&config.db));
+    let config = &r.config;
+    let (db_bytes, wal_bytes) = crate::store::file_sizes(&config.db);
     let disk = disk_space(&config.db);
     let low_disk = disk.is_some_and(|(free, total)| {
         free < LOW_DISK_BYTES || free.saturating_mul(100) < total.saturating_mul(LOW_DISK_PERCENT)
@@ -200,7 +214,7 @@ fn server(w: &mut Worker, lang: Lang) -> Result<Check> {
         ),
         Fact::new(
             lang.pick("Uptime", "Работает"),
-            duration_text(now_ms() - w.app.started_at_ms, lang),
+            duration_text(now_ms() - r.started_at_ms, lang),
             FactKind::Text,
         ),
         Fact::new(
@@ -277,16 +291,6 @@ fn server(w: &mut Worker, lang: Lang) -> Result<Check> {
     })
 }
 
-fn file_size(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-fn wal_path(db: &Path) -> std::path::PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-wal");
-    name.into()
-}
-
 /// Free and total bytes of the filesystem holding `file`, for unprivileged users.
 #[cfg(unix)]
 fn disk_space(file: &Path) -> Option<(u64, u64)> {
@@ -315,17 +319,17 @@ fn disk_space(_file: &Path) -> Option<(u64, u64)> {
 // ----- public_url -----
 
 /// `None` when there is nothing to probe, or the probe cannot be answered.
-fn probe_public_url(app: &App) -> Option<ProbeOutcome> {
+fn probe_public_url(config: &Config, probe: &SelfProbe) -> Option<ProbeOutcome> {
     // With one worker the probe's own request would wait for the worker that sent it.
-    if app.config.workers < 2 {
+    if config.workers < 2 {
         return None;
     }
-    let url = app.config.public_webhook_url()?;
-    Some(app.probe.run(&url))
+    let url = config.public_webhook_url()?;
+    Some(probe.run(&url))
 }
 
-fn public_url(app: &App, probe: Option<ProbeOutcome>, lang: Lang) -> Check {
-    let Some(url) = &app.config.public_url else {
+fn public_url(r: &Relay, probe: Option<ProbeOutcome>, lang: Lang) -> Check {
+    let Some(url) = &r.config.public_url else {
         return Check {
             key: "public_url",
             status: Status::Todo,
@@ -335,8 +339,8 @@ fn public_url(app: &App, probe: Option<ProbeOutcome>, lang: Lang) -> Check {
                     "Chatrace calls the relay from the internet over https. Put Caddy or nginx with a certificate in front of the relay and start it with --public-url https://your.domain (or CHATRACE_RELAY_PUBLIC_URL). For a local try, `ngrok http PORT` gives a temporary https address.",
                     "Chatrace обращается к relay из интернета по https. Поставьте перед relay Caddy или nginx с сертификатом и запустите relay с --public-url https://ваш.домен (или CHATRACE_RELAY_PUBLIC_URL). Для пробы на своём компьютере `ngrok http ПОРТ` даст временный https-адрес.",
                 )
-                .replace("PORT", &app.addr.port().to_string())
-                .replace("ПОРТ", &app.addr.port().to_string()),
+                .replace("PORT", &r.addr.port().to_string())
+                .replace("ПОРТ", &r.addr.port().to_string()),
             facts: Vec::new(),
             actions: Vec::new(),
         };
@@ -361,12 +365,12 @@ fn public_url(app: &App, probe: Option<ProbeOutcome>, lang: Lang) -> Check {
             if *outcome == ProbeOutcome::Ours {
                 Status::Ok
             } else {
-                sentences.push(probe_fix(outcome, app, lang));
+                sentences.push(probe_fix(outcome, r, lang));
                 Status::Fail
             }
         }
     };
-    sentences.extend(concerns.iter().map(|c| concern_text(*c, app, lang)));
+    sentences.extend(concerns.iter().map(|c| concern_text(*c, r, lang)));
     let status = if concerns.is_empty() {
         status
     } else {
@@ -426,7 +430,7 @@ fn probe_text(outcome: &ProbeOutcome, lang: Lang) -> String {
     }
 }
 
-fn probe_fix(outcome: &ProbeOutcome, app: &App, lang: Lang) -> String {
+fn probe_fix(outcome: &ProbeOutcome, r: &Relay, lang: Lang) -> String {
     let text = match outcome {
         ProbeOutcome::Ours => "",
         ProbeOutcome::OtherRelay => lang.pick(
@@ -458,10 +462,10 @@ fn probe_fix(outcome: &ProbeOutcome, app: &App, lang: Lang) -> String {
             "Запрос не удался: проверьте адрес и обратный прокси.",
         ),
     };
-    text.replace("ADDR", &app.addr.to_string())
+    text.replace("ADDR", &r.addr.to_string())
 }
 
-fn concern_text(concern: UrlConcern, app: &App, lang: Lang) -> String {
+fn concern_text(concern: UrlConcern, r: &Relay, lang: Lang) -> String {
     match concern {
         UrlConcern::NotHttps => lang.pick(
             "Chatrace needs an https:// address: put Caddy or nginx with a certificate in front of the relay and use https://your.domain as --public-url.",
@@ -470,7 +474,7 @@ fn concern_text(concern: UrlConcern, app: &App, lang: Lang) -> String {
         UrlConcern::PrivateHost => lang.pick(
             "This address is not reachable from the internet (localhost or a private network). For a local try run `ngrok http PORT` and use the https address it prints as --public-url.",
             "Этот адрес недоступен из интернета (localhost или частная сеть). Для пробы на своём компьютере запустите `ngrok http PORT` и укажите выданный им https-адрес в --public-url.",
-        ).replace("PORT", &app.addr.port().to_string()),
+        ).replace("PORT", &r.addr.port().to_string()),
     }
 }
 
@@ -486,8 +490,8 @@ struct CachedCheck {
 
 /// The verdict on the configured token and when Chatrace was asked (`None`: not asked,
 /// the token is missing or malformed). Asks Chatrace when `force`d or the cache is stale.
-fn token_check(w: &Worker, force: bool) -> Result<(TokenCheck, Option<i64>)> {
-    let config = &w.app.config;
+fn token_check(r: &Relay, force: bool) -> Result<(TokenCheck, Option<i64>)> {
+    let config = &r.config;
     let Some(token) = config.chatrace_token.as_deref() else {
         return Ok((TokenCheck::Missing, None));
     };
@@ -496,7 +500,7 @@ fn token_check(w: &Worker, force: bool) -> Result<(TokenCheck, Option<i64>)> {
     }
     let fingerprint = chatrace::fingerprint(&config.chatrace_api_url, token);
     if !force {
-        if let Some(cached) = cached_token_check(w, &fingerprint)? {
+        if let Some(cached) = cached_token_check(r, &fingerprint)? {
             return Ok((cached.outcome, Some(cached.checked_at_ms)));
         }
     }
@@ -512,7 +516,7 @@ fn token_check(w: &Worker, force: bool) -> Result<(TokenCheck, Option<i64>)> {
     };
     let stored = serde_json::to_string(&cached)
         .map_err(|e| crate::error::Error::Config(e.to_string()))
-        .and_then(|json| w.store.set_setting(TOKEN_CHECK_KEY, &json));
+        .and_then(|json| r.store.set_setting(TOKEN_CHECK_KEY, &json));
     if let Err(e) = stored {
         // The verdict is still shown; only the next page load asks Chatrace again.
         warn!("could not cache the token check: {e}");
@@ -520,8 +524,8 @@ fn token_check(w: &Worker, force: bool) -> Result<(TokenCheck, Option<i64>)> {
     Ok((cached.outcome, Some(cached.checked_at_ms)))
 }
 
-fn cached_token_check(w: &Worker, fingerprint: &str) -> Result<Option<CachedCheck>> {
-    let Some(json) = w.store.setting(TOKEN_CHECK_KEY)? else {
+fn cached_token_check(r: &Relay, fingerprint: &str) -> Result<Option<CachedCheck>> {
+    let Some(json) = r.store.setting(TOKEN_CHECK_KEY)? else {
         return Ok(None);
     };
     let Ok(cached) = serde_json::from_str::<CachedCheck>(&json) else {
@@ -536,9 +540,9 @@ fn cached_token_check(w: &Worker, fingerprint: &str) -> Result<Option<CachedChec
     Ok((cached.fingerprint == fingerprint && fresh).then_some(cached))
 }
 
-fn chatrace_token(w: &Worker, lang: Lang) -> Result<Check> {
-    let (check, checked_at) = token_check(w, false)?;
-    let config = &w.app.config;
+fn chatrace_token(r: &Relay, lang: Lang) -> Result<Check> {
+    let (check, checked_at) = token_check(r, false)?;
+    let config = &r.config;
     let status = match &check {
         TokenCheck::Missing => Status::Todo,
         TokenCheck::Valid { .. } => Status::Ok,
@@ -553,7 +557,7 @@ fn chatrace_token(w: &Worker, lang: Lang) -> Result<Check> {
     if check != TokenCheck::Missing {
         facts.push(Fact::new(
             lang.pick("Result", "Результат"),
-            check.verdict(lang),
+            token_verdict(&check, lang),
             FactKind::Text,
         ));
     }
@@ -594,9 +598,9 @@ fn chatrace_token(w: &Worker, lang: Lang) -> Result<Check> {
         }
         .into(),
         detail: if status == Status::Ok {
-            check.verdict(lang)
+            token_verdict(&check, lang)
         } else {
-            check.advice(lang).to_string()
+            token_advice(&check, lang).to_string()
         },
         facts,
         actions,
@@ -605,12 +609,12 @@ fn chatrace_token(w: &Worker, lang: Lang) -> Result<Check> {
 
 // ----- webhook_configured -----
 
-fn webhook_configured(w: &Worker, lang: Lang) -> Result<Check> {
-    let last = w.store.last_arrival(false)?;
-    let last_clean = w.store.last_arrival(true)?;
+fn webhook_configured(r: &Relay, lang: Lang) -> Result<Check> {
+    let last = r.store.last_arrival(false)?;
+    let last_clean = r.store.last_arrival(true)?;
     let since = last_clean.as_ref().map_or(i64::MIN, |a| a.received_at_ms);
-    let problems = w.store.problems_since(since, PROBLEMS_SHOWN)?;
-    let mut facts = paste_values(&w.app, lang);
+    let problems = r.store.problems_since(since, PROBLEMS_SHOWN)?;
+    let mut facts = paste_values(r, lang);
     if let Some(arrival) = &last {
         facts.push(Fact::new(
             lang.pick("Last request", "Последний запрос"),
@@ -666,14 +670,14 @@ fn webhook_configured(w: &Worker, lang: Lang) -> Result<Check> {
 }
 
 /// The values to paste into Chatrace's External Request.
-fn paste_values(app: &App, lang: Lang) -> Vec<Fact> {
+fn paste_values(r: &Relay, lang: Lang) -> Vec<Fact> {
     let mut facts = Vec::new();
-    match app.config.public_webhook_url() {
+    match r.config.public_webhook_url() {
         Some(url) => facts.push(Fact::new("URL", url, FactKind::Code)),
         None => {
             facts.push(Fact::new(
                 "URL",
-                format!("http://{}{WEBHOOK_PATH}", app.addr),
+                format!("http://{}{WEBHOOK_PATH}", r.addr),
                 FactKind::Code,
             ));
             facts.push(Fact::new(
@@ -695,7 +699,7 @@ fn paste_values(app: &App, lang: Lang) -> Vec<Fact> {
         ),
         Fact::new(
             lang.pick("Header value", "Значение заголовка"),
-            app.webhook_secret.clone(),
+            r.webhook_secret.to_string(),
             FactKind::Secret,
         ),
         Fact::new("Content-Type", "application/json", FactKind::Code),
@@ -729,7 +733,7 @@ pub fn body_template() -> String {
 fn problem_facts(problem: &Problem, lang: Lang) -> [Fact; 2] {
     let excerpt = match &problem.body {
         ProblemBody::Excerpt(text) => text.clone(),
-        ProblemBody::Raw(body) => crate::payload::excerpt(body, EXCERPT_CHARS),
+        ProblemBody::Raw(body) => crate::text::excerpt(body, EXCERPT_CHARS),
     };
     [
         Fact::new(
@@ -809,9 +813,9 @@ fn problem_advice(reason: &str, lang: Lang) -> &'static str {
 
 // ----- first_message -----
 
-fn first_message(w: &Worker, lang: Lang) -> Result<Check> {
-    let Some(m) = w.store.first_message()? else {
-        let tests = w.store.test_message_count()?;
+fn first_message(r: &Relay, lang: Lang) -> Result<Check> {
+    let Some(m) = r.store.first_message()? else {
+        let tests = r.store.test_message_count()?;
         let mut facts = Vec::new();
         if tests > 0 {
             facts.push(Fact::new(
@@ -893,29 +897,29 @@ fn first_message(w: &Worker, lang: Lang) -> Result<Check> {
 
 /// Posts the sample webhook the way Chatrace would: through the public URL when there is
 /// one, which proves the whole path; when that fails, locally too, to tell where it breaks.
-fn send_test(app: &App, lang: Lang) -> String {
-    let local = format!("http://{}{WEBHOOK_PATH}", app.addr);
-    let Some(public) = app.config.public_webhook_url() else {
+fn send_test(r: &Relay, lang: Lang) -> String {
+    let local = format!("http://{}{WEBHOOK_PATH}", r.addr);
+    let Some(public) = r.config.public_webhook_url() else {
         return format!(
             "{} {}",
             lang.pick(
                 "No public address is set, so the test went to the local address.",
                 "Публичный адрес не задан, поэтому тест отправлен на локальный адрес."
             ),
-            post_sample(app, &local, lang).1
+            post_sample(r, &local, lang).1
         );
     };
-    let (ok, outcome) = post_sample(app, &public, lang);
+    let (ok, outcome) = post_sample(r, &public, lang);
     if ok {
         return outcome;
     }
-    format!("{outcome} {}", post_sample(app, &local, lang).1)
+    format!("{outcome} {}", post_sample(r, &local, lang).1)
 }
 
 /// Whether the relay stored it, and a sentence saying what happened.
-fn post_sample(app: &App, url: &str, lang: Lang) -> (bool, String) {
+fn post_sample(r: &Relay, url: &str, lang: Lang) -> (bool, String) {
     let to = format!("{} {url}:", lang.pick("Sent to", "Отправлено на"));
-    match crate::commands::post_sample(url, &app.webhook_secret) {
+    match crate::sample::post(url, r.webhook_secret) {
         Ok(reply) if (200..300).contains(&reply.status) => (
             true,
             format!(
@@ -925,7 +929,7 @@ fn post_sample(app: &App, url: &str, lang: Lang) -> (bool, String) {
                     "The relay stored it as a test message (not counted in stats). Its answer:",
                     "Relay сохранил его как тестовое сообщение (в статистике не учитывается). Его ответ:"
                 ),
-                crate::payload::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
+                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
             ),
         ),
         Ok(reply) => (
@@ -933,7 +937,7 @@ fn post_sample(app: &App, url: &str, lang: Lang) -> (bool, String) {
             format!(
                 "{to} HTTP {}: {}",
                 reply.status,
-                crate::payload::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
+                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
             ),
         ),
         Err(failure) => (false, format!("{to} {}", describe_failure(&failure, lang))),
@@ -942,12 +946,12 @@ fn post_sample(app: &App, url: &str, lang: Lang) -> (bool, String) {
 
 // ----- forwarding -----
 
-fn forwarding(w: &Worker, lang: Lang) -> Result<Check> {
+fn forwarding(r: &Relay, lang: Lang) -> Result<Check> {
     let now = now_ms();
     let mut status = Status::Ok;
     let mut facts = Vec::new();
     let mut failed = false;
-    for t in crate::forward::target_status(&w.app, &w.store)? {
+    for t in crate::forward::target_status(r.store, &r.config.forward_urls)? {
         if t.configured {
             failed |= t.failed > 0;
             status = status.max(target_status(&t));
@@ -1049,23 +1053,6 @@ fn target_facts(t: &TargetStatus, now: i64, lang: Lang) -> Vec<Fact> {
 }
 
 // ----- words -----
-
-/// A failure to reach a URL, in the reader's language.
-pub fn describe_failure(failure: &Failure, lang: Lang) -> String {
-    match failure {
-        Failure::Dns(e) => format!(
-            "{} ({e})",
-            lang.pick("host name not found", "имя хоста не найдено")
-        ),
-        Failure::Refused(e) => format!(
-            "{} ({e})",
-            lang.pick("connection refused", "в соединении отказано")
-        ),
-        Failure::Tls(e) => format!("{} ({e})", lang.pick("TLS failed", "ошибка TLS")),
-        Failure::Timeout => lang.pick("timed out", "время ожидания истекло").into(),
-        Failure::Other(e) => format!("{} ({e})", lang.pick("request failed", "запрос не удался")),
-    }
-}
 
 /// `2026-11-13T10:15:02Z (5 min ago)`.
 /// The same readable form the rest of the page uses: "25 Nov 2026, 14:05 UTC (5 min ago)".

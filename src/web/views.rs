@@ -13,22 +13,25 @@ use crate::error::{Error, Result};
 use crate::i18n::Lang;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("login.html", include_str!("../templates/login.html")),
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
     (
         "dashboard.html",
-        include_str!("../templates/dashboard.html"),
+        include_str!("../../templates/dashboard.html"),
     ),
-    ("messages.html", include_str!("../templates/messages.html")),
+    (
+        "messages.html",
+        include_str!("../../templates/messages.html"),
+    ),
     (
         "message_table.html",
-        include_str!("../templates/message_table.html"),
+        include_str!("../../templates/message_table.html"),
     ),
-    ("refused.html", include_str!("../templates/refused.html")),
+    ("refused.html", include_str!("../../templates/refused.html")),
 ];
 
 /// The stylesheet, served at `/static/style.css`: the CSP allows no inline styles.
-pub const STYLESHEET: &str = include_str!("../static/style.css");
+pub const STYLESHEET: &str = include_str!("../../static/style.css");
 
 fn environment() -> Result<&'static Environment<'static>> {
     static ENV: OnceLock<std::result::Result<Environment<'static>, String>> = OnceLock::new();

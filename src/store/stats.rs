@@ -1,11 +1,10 @@
-//! The read side of the store: stats, the message cursor, the rejected-request log.
+//! Counts: the figures of `/instagram/stats`, the CLI's `stats` and the metrics.
 
-use rusqlite::{params, Row};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::Store;
 use crate::error::Result;
-use crate::payload::Attachment;
 use crate::time::{day_number, day_start_ms, format_rfc3339};
 
 const DAY_MS: i64 = 86_400_000;
@@ -37,57 +36,6 @@ pub struct Forwarding {
     pub delivered: i64,
     pub failed: i64,
     pub oldest_pending_at: Option<String>,
-}
-
-/// A stored message as the API and the export show it.
-#[derive(Debug, Serialize)]
-pub struct Message {
-    pub id: i64,
-    pub received_at: String,
-    pub sent_at: Option<String>,
-    pub channel: Option<String>,
-    pub direction: String,
-    pub contact_id: String,
-    pub contact_name: Option<String>,
-    pub username: Option<String>,
-    pub text: Option<String>,
-    pub attachments: Vec<Attachment>,
-    pub external_id: Option<String>,
-    pub raw_request_id: Option<i64>,
-    pub test: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RejectedRequest {
-    pub received_at: String,
-    pub reason: String,
-    pub detail: String,
-    pub method: String,
-    pub path: String,
-    pub remote_addr: Option<String>,
-    pub excerpt: String,
-}
-
-pub(super) const MESSAGE_COLUMNS: &str = "id, received_at, sent_at, channel, direction, contact_id,
-    contact_name, username, text, attachments, external_id, raw_request_id, is_test";
-
-pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
-    let attachments: String = row.get(9)?;
-    Ok(Message {
-        id: row.get(0)?,
-        received_at: format_rfc3339(row.get(1)?),
-        sent_at: row.get::<_, Option<i64>>(2)?.map(format_rfc3339),
-        channel: row.get(3)?,
-        direction: row.get(4)?,
-        contact_id: row.get(5)?,
-        contact_name: row.get(6)?,
-        username: row.get(7)?,
-        text: row.get(8)?,
-        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
-        external_id: row.get(10)?,
-        raw_request_id: row.get(11)?,
-        test: row.get(12)?,
-    })
 }
 
 impl Store {
@@ -187,57 +135,5 @@ impl Store {
             .query_row([], |r| r.get::<_, Option<i64>>(0))?
             .map(format_rfc3339);
         Ok(f)
-    }
-
-    /// The catch-up cursor: messages with id greater than `after`, oldest first.
-    pub fn messages_after(&self, after: i64, limit: u32) -> Result<Vec<Message>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![after, limit], message_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Messages received at or after `since_ms`, oldest first, for the export command.
-    pub fn for_each_message_since(
-        &self,
-        since_ms: i64,
-        mut each: impl FnMut(Message) -> Result<()>,
-    ) -> Result<()> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE received_at >= ?1 AND is_test = 0 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([since_ms], message_from_row)?;
-        for row in rows {
-            each(row?)?;
-        }
-        Ok(())
-    }
-
-    pub fn newest_message_id(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM messages")?
-            .query_row([], |r| r.get(0))?)
-    }
-
-    pub fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRequest>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT received_at, reason, detail, method, path, remote_addr, excerpt
-             FROM rejected ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit], |r| {
-            Ok(RejectedRequest {
-                received_at: format_rfc3339(r.get(0)?),
-                reason: r.get(1)?,
-                detail: r.get(2)?,
-                method: r.get(3)?,
-                path: r.get(4)?,
-                remote_addr: r.get(5)?,
-                excerpt: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

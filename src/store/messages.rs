@@ -1,0 +1,199 @@
+//! Messages: the cursor, the export, the page's lists, the contacts, replies the relay
+//! sent itself (stored as direction `out`, so both sides of a conversation show), and the
+//! first real message the checklist looks for.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::Store;
+use crate::error::Result;
+use crate::payload::Attachment;
+use crate::time::format_rfc3339;
+
+/// The first message is looked for among this many real messages: enough for any setup,
+/// and a bound on the scan when no Instagram message exists in a big database.
+const FIRST_MESSAGE_WINDOW: i64 = 10_000;
+
+/// A stored message as the API and the export show it.
+#[derive(Debug, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub received_at: String,
+    pub sent_at: Option<String>,
+    pub channel: Option<String>,
+    pub direction: String,
+    pub contact_id: String,
+    pub contact_name: Option<String>,
+    pub username: Option<String>,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub external_id: Option<String>,
+    pub raw_request_id: Option<i64>,
+    pub test: bool,
+}
+
+/// A person to reply to, for the reply box's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub contact_id: String,
+    pub name: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirstMessage {
+    pub received_at_ms: i64,
+    pub channel: Option<String>,
+    pub contact_id: String,
+    pub contact_name: Option<String>,
+    pub username: Option<String>,
+}
+
+pub(super) const MESSAGE_COLUMNS: &str = "id, received_at, sent_at, channel, direction, contact_id,
+    contact_name, username, text, attachments, external_id, raw_request_id, is_test";
+
+pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
+    let attachments: String = row.get(9)?;
+    Ok(Message {
+        id: row.get(0)?,
+        received_at: format_rfc3339(row.get(1)?),
+        sent_at: row.get::<_, Option<i64>>(2)?.map(format_rfc3339),
+        channel: row.get(3)?,
+        direction: row.get(4)?,
+        contact_id: row.get(5)?,
+        contact_name: row.get(6)?,
+        username: row.get(7)?,
+        text: row.get(8)?,
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        external_id: row.get(10)?,
+        raw_request_id: row.get(11)?,
+        test: row.get(12)?,
+    })
+}
+
+impl Store {
+    /// The catch-up cursor: messages with id greater than `after`, oldest first.
+    pub fn messages_after(&self, after: i64, limit: u32) -> Result<Vec<Message>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![after, limit], message_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Messages received at or after `since_ms`, oldest first, for the export command.
+    pub fn for_each_message_since(
+        &self,
+        since_ms: i64,
+        mut each: impl FnMut(Message) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE received_at >= ?1 AND is_test = 0 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([since_ms], message_from_row)?;
+        for row in rows {
+            each(row?)?;
+        }
+        Ok(())
+    }
+
+    pub fn newest_message_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM messages")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// One page of messages, newest first (test messages included: the page marks them),
+    /// and whether older ones exist.
+    pub fn recent_messages(&self, page: u32, per_page: u32) -> Result<(Vec<Message>, bool)> {
+        let offset = i64::from(page) * i64::from(per_page);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+        ))?;
+        let rows = stmt.query_map(params![i64::from(per_page) + 1, offset], message_from_row)?;
+        let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let more = messages.len() > per_page as usize;
+        messages.truncate(per_page as usize);
+        Ok((messages, more))
+    }
+
+    /// The people seen most recently, newest first.
+    pub fn recent_contacts(&self, limit: u32) -> Result<Vec<Contact>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT contact_id, contact_name, username FROM contacts
+             ORDER BY last_seen DESC, contact_id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(Contact {
+                contact_id: r.get(0)?,
+                name: r.get(1)?,
+                username: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores a sent reply; returns its message id. One statement, so it commits atomically
+    /// without holding the write lock any longer than the insert.
+    pub fn insert_sent_message(
+        &self,
+        contact_id: &str,
+        channel: &str,
+        text: &str,
+        sent_at_ms: i64,
+    ) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
+                                       contact_id, text, attachments, is_test)
+                 VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0)",
+            )?
+            .execute(params![sent_at_ms, channel, contact_id, text])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The first real message: an incoming Instagram one when there is one early on, else
+    /// the first of any channel.
+    pub fn first_message(&self) -> Result<Option<FirstMessage>> {
+        let instagram = self
+            .conn
+            .prepare_cached(
+                "SELECT received_at, channel, contact_id, contact_name, username FROM messages
+                 WHERE id IN (SELECT id FROM messages WHERE is_test = 0 ORDER BY id LIMIT ?1)
+                   AND lower(channel) = 'instagram' AND direction = 'in'
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row([FIRST_MESSAGE_WINDOW], first_message_row)
+            .optional()?;
+        if instagram.is_some() {
+            return Ok(instagram);
+        }
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT received_at, channel, contact_id, contact_name, username FROM messages
+                 WHERE is_test = 0 ORDER BY id LIMIT 1",
+            )?
+            .query_row([], first_message_row)
+            .optional()?)
+    }
+
+    pub fn test_message_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM messages WHERE is_test = 1")?
+            .query_row([], |r| r.get(0))?)
+    }
+}
+
+fn first_message_row(r: &rusqlite::Row) -> rusqlite::Result<FirstMessage> {
+    Ok(FirstMessage {
+        received_at_ms: r.get(0)?,
+        channel: r.get(1)?,
+        contact_id: r.get(2)?,
+        contact_name: r.get(3)?,
+        username: r.get(4)?,
+    })
+}

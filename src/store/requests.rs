@@ -1,0 +1,172 @@
+//! Requests as they arrived: the accepted ones flagged because no message could be read
+//! from them, the rejected ones, and from both, what the checklist shows as signs of a
+//! misconfigured caller.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::Store;
+use crate::error::Result;
+use crate::text::excerpt;
+use crate::time::format_rfc3339;
+
+/// Rejection reasons that mean "someone (likely Chatrace) calls, but misconfigured".
+const CONFIG_REJECTIONS: &str = "'bad_secret', 'missing_secret', 'wrong_path', 'malformed'";
+/// How much of a flagged body is read from disk: enough for any excerpt, however big the
+/// stored body is.
+const BODY_PREFIX_BYTES: i64 = 4096;
+
+/// An accepted request that held no readable message, with the start of what arrived.
+#[derive(Debug)]
+pub struct FlaggedRequest {
+    pub received_at_ms: i64,
+    pub method: String,
+    pub content_type: Option<String>,
+    pub flag: String,
+    pub flag_detail: String,
+    /// The body's start (or the query string, for a GET), safe to show as text.
+    pub excerpt: String,
+    pub test: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RejectedRequest {
+    pub received_at: String,
+    pub reason: String,
+    pub detail: String,
+    pub method: String,
+    pub path: String,
+    pub remote_addr: Option<String>,
+    pub excerpt: String,
+}
+
+/// An accepted (right-secret) request that was not a test.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub received_at_ms: i64,
+    pub remote_addr: Option<String>,
+}
+
+/// A request that reached the relay but did not deliver a usable message.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub received_at_ms: i64,
+    /// A rejection reason or a raw request flag.
+    pub reason: String,
+    pub detail: String,
+    pub remote_addr: Option<String>,
+    /// Rejections keep an excerpt; flagged requests keep the whole body.
+    pub body: ProblemBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProblemBody {
+    Excerpt(String),
+    Raw(Vec<u8>),
+}
+
+impl Store {
+    /// The newest flagged requests ("received, no message found" and unfilled variables).
+    pub fn recent_flagged(&self, limit: u32, excerpt_chars: usize) -> Result<Vec<FlaggedRequest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT received_at, method, content_type, flag, coalesce(flag_detail, ''),
+                    substr(body, 1, ?2), query, is_test
+             FROM raw_requests WHERE flag IS NOT NULL ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit, BODY_PREFIX_BYTES], |r| {
+            let body: Vec<u8> = r.get(5)?;
+            let query: String = r.get(6)?;
+            let mut shown = excerpt(&body, excerpt_chars);
+            if shown.is_empty() && !query.is_empty() {
+                shown = format!("?{}", excerpt(query.as_bytes(), excerpt_chars));
+            }
+            Ok(FlaggedRequest {
+                received_at_ms: r.get(0)?,
+                method: r.get(1)?,
+                content_type: r.get(2)?,
+                flag: r.get(3)?,
+                flag_detail: r.get(4)?,
+                excerpt: shown,
+                test: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRequest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT received_at, reason, detail, method, path, remote_addr, excerpt
+             FROM rejected ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(RejectedRequest {
+                received_at: format_rfc3339(r.get(0)?),
+                reason: r.get(1)?,
+                detail: r.get(2)?,
+                method: r.get(3)?,
+                path: r.get(4)?,
+                remote_addr: r.get(5)?,
+                excerpt: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest non-test request that came with the right secret; `clean` keeps only
+    /// those without a flag (a message was read from them).
+    pub fn last_arrival(&self, clean: bool) -> Result<Option<Arrival>> {
+        let sql = if clean {
+            "SELECT received_at, remote_addr FROM raw_requests
+             WHERE is_test = 0 AND flag IS NULL ORDER BY id DESC LIMIT 1"
+        } else {
+            "SELECT received_at, remote_addr FROM raw_requests
+             WHERE is_test = 0 ORDER BY id DESC LIMIT 1"
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([], |r| {
+                Ok(Arrival {
+                    received_at_ms: r.get(0)?,
+                    remote_addr: r.get(1)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Misconfiguration signs after `since_ms`, newest first: rejections that mean a caller
+    /// is set up wrong, and accepted requests flagged as unusable (with the start of their
+    /// body, however big it is).
+    pub fn problems_since(&self, since_ms: i64, limit: u32) -> Result<Vec<Problem>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT * FROM (
+                 SELECT received_at, reason, detail, remote_addr, excerpt AS shown, 0 AS raw
+                 FROM rejected
+                 WHERE received_at > ?1 AND reason IN ({CONFIG_REJECTIONS})
+                 ORDER BY id DESC LIMIT ?2)
+             UNION ALL
+             SELECT * FROM (
+                 SELECT received_at, flag, coalesce(flag_detail, ''), remote_addr,
+                        coalesce(substr(body, 1, ?3), x''), 1
+                 FROM raw_requests
+                 WHERE flag IS NOT NULL AND is_test = 0 AND received_at > ?1
+                 ORDER BY id DESC LIMIT ?2)
+             ORDER BY received_at DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![since_ms, limit, BODY_PREFIX_BYTES], |r| {
+            let raw: bool = r.get(5)?;
+            Ok(Problem {
+                received_at_ms: r.get(0)?,
+                reason: r.get(1)?,
+                detail: r.get(2)?,
+                remote_addr: r.get(3)?,
+                body: if raw {
+                    ProblemBody::Raw(r.get(4)?)
+                } else {
+                    ProblemBody::Excerpt(r.get(4)?)
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

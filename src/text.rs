@@ -1,0 +1,178 @@
+//! Text helpers with no knowledge of the rest of the relay: form and percent coding,
+//! lookups in header and form lists, excerpts safe to show or log, and a non-cryptographic
+//! hash for stable keys.
+
+use std::fmt::Write as _;
+
+const FNV_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+const FNV_PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+
+/// application/x-www-form-urlencoded (also used for query strings): split on '&', first '=',
+/// '+' is space, %XX percent-decoding to bytes then UTF-8 (lossy is fine, never panic on bad %).
+pub fn parse_form(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+/// For building URLs: everything but RFC 3986's unreserved characters is escaped.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// At most `max_chars` characters of the body as text (lossy UTF-8), whitespace runs collapsed
+/// to one space, with "…" appended when cut. Used for logs of rejected requests.
+/// Control characters become U+FFFD so a hostile body cannot forge log lines or terminal
+/// escapes.
+pub fn excerpt(body: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut chars = text
+        .split_whitespace()
+        .flat_map(|word| std::iter::once(' ').chain(word.chars()))
+        .skip(1)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c });
+    let mut out: String = chars.by_ref().take(max_chars).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&hi), Some(&lo)) => hex(hi).zip(hex(lo)).map(|(h, l)| (h << 4) | l),
+            _ => None,
+        };
+        match (escaped, b) {
+            (Some(decoded), _) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// The value of a header, by case-insensitive name; the first when repeated.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The value of a decoded form field (or query parameter); the first when repeated.
+pub fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// 128-bit FNV-1a over the concatenated parts: a stable key for dedup and cache tags, not a
+/// defence against anyone choosing inputs to collide.
+pub fn fnv1a_128<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
+    parts
+        .into_iter()
+        .flat_map(|p| p.iter())
+        .fold(FNV_OFFSET, |h, &b| {
+            (h ^ u128::from(b)).wrapping_mul(FNV_PRIME)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(
+            parse_form("a=1&b=x+y&&c&d=%D0%9F&e=1=2"),
+            [
+                ("a", "1"),
+                ("b", "x y"),
+                ("c", ""),
+                ("d", "П"),
+                ("e", "1=2")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(parse_form(""), []);
+        assert_eq!(parse_form("%"), [("%".to_string(), String::new())]);
+        let bad = parse_form("a=%zz%4&b=%e2%82&c=%2b&d=100%");
+        assert_eq!(bad[0].1, "%zz%4");
+        assert_eq!(bad[1].1, "\u{FFFD}");
+        assert_eq!(bad[2].1, "+");
+        assert_eq!(bad[3].1, "100%");
+    }
+
+    #[test]
+    fn percent_encoding_round_trips() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        for s in ["", "Привет 👋 &=+%", "{{contact_id}}"] {
+            assert_eq!(parse_form(&format!("k={}", percent_encode(s)))[0].1, s);
+        }
+    }
+
+    #[test]
+    fn excerpts() {
+        assert_eq!(excerpt(b"  a \n\t b  ", 10), "a b");
+        assert_eq!(excerpt(b"abcdef", 3), "abc…");
+        assert_eq!(excerpt(b"abc", 3), "abc");
+        assert_eq!(excerpt(b"", 3), "");
+        assert_eq!(excerpt(b"abc", 0), "…");
+        assert_eq!(excerpt("Привет мир".as_bytes(), 6), "Привет…");
+        let truncated = &"Привет".as_bytes()[..3];
+        assert_eq!(excerpt(truncated, 10), "П\u{FFFD}");
+        assert_eq!(excerpt(b"a\x1b[31mb\x00c", 10), "a\u{FFFD}[31mb\u{FFFD}c");
+    }
+
+    #[test]
+    fn fnv_matches_the_reference_vector() {
+        // The published FNV-1a 128 hash of "a".
+        assert_eq!(
+            format!("{:032x}", fnv1a_128([b"a".as_slice()])),
+            "d228cb696f1a8caf78912b704e4a8964"
+        );
+    }
+
+    #[test]
+    fn lookups_take_the_first_match() {
+        let pairs = [("Content-Type", "a"), ("content-type", "b"), ("x", "1")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(header(&pairs, "CONTENT-TYPE"), Some("a"));
+        assert_eq!(form_field(&pairs, "content-type"), Some("b"));
+        assert_eq!(form_field(&pairs, "y"), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! The relay's defences around tiny_http, which has no timeouts of its own: the kernel
+//! drops clients that stop reading or vanish, a sweep closes connections gone quiet, and a
+//! check notices when tiny_http's accept thread has died. Linux only: elsewhere the
+//! defences are off and the reverse proxy in front must do the work.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// tiny_http sets no timeouts, and answers a connection's pipelined requests strictly in
+/// order: one client that sends many requests and never reads the answers leaves every
+/// worker waiting to write, and one that vanishes without closing holds its thread forever.
+/// Linux copies these options from the listening socket to each accepted connection, so
+/// the kernel itself aborts a connection once the client has taken none of our data for
+/// `timeout` (TCP_USER_TIMEOUT, zero-window probes included) or stops answering keepalive
+/// probes; the blocked write then fails and its worker is free again. Clients that send
+/// nothing are `close_quiet`'s job.
+#[cfg(target_os = "linux")]
+pub fn drop_dead_clients(
+    listener: &std::net::TcpListener,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let secs = libc::c_int::try_from(timeout.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
+    let millis = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, millis),
+    ];
+    for (level, option, value) in options {
+        // SAFETY: a valid socket, and an int that outlives the call, with its exact size.
+        let done = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                level,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if done != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn drop_dead_clients(
+    _listener: &std::net::TcpListener,
+    _timeout: Duration,
+) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Shuts down reading on every connection to `local_port` that has received no data for
+/// `quiet_for`; returns how many.
+///
+/// tiny_http has no read timeouts: a connection that goes quiet holds its tiny_http thread
+/// for as long as the client keeps it open, and one that goes quiet in the middle of a
+/// request body (tiny_http leaves bodies over 1 KB to the worker) holds a worker too, so a
+/// few dozen such clients would hold them all. Read timeouts cannot be inherited from the
+/// listening socket (there they would also end tiny_http's `accept`), so this sweep asks the
+/// kernel when each connection last received data and shuts down the reading side of the
+/// quiet ones. The blocked read then ends: tiny_http lets an idle connection go, and a
+/// worker reading a body sees it come up short and answers 400. Only reading is shut down,
+/// so an answer still being prepared, such as a long poll's, is delivered.
+///
+/// tiny_http does not hand out its sockets, so they are found among the process's open
+/// descriptors. Another thread may close a descriptor and open something else under the
+/// same number at any moment, so each socket is first duplicated: every check and the
+/// shutdown then act on the one object the duplicate holds, whatever happens to the number.
+#[cfg(target_os = "linux")]
+pub fn close_quiet(local_port: u16, quiet_for: Duration) -> usize {
+    use std::net::{Shutdown, TcpStream};
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    let limit = u32::try_from(quiet_for.as_millis()).unwrap_or(u32::MAX);
+    let mut closed = 0;
+    for entry in entries.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        // Only sockets are duplicated: closing any descriptor of a file drops every POSIX
+        // lock this process holds on it, and SQLite's locks are such locks.
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the number is only borrowed for the duplicating call. Were it closed
+        // meanwhile, `dup` fails with EBADF; were it reused, the duplicate holds the new
+        // object, which the checks below then judge on its own.
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned();
+        let Ok(owned) = owned else { continue };
+        if !holds_socket(&owned) {
+            // Reused for a file in between: closing the duplicate would drop the file's
+            // locks, so it is left open. This takes a race within one sweep, and costs
+            // one descriptor when it happens.
+            std::mem::forget(owned);
+            continue;
+        }
+        let socket = TcpStream::from(owned);
+        let accepted =
+            socket.local_addr().is_ok_and(|a| a.port() == local_port) && socket.peer_addr().is_ok();
+        if accepted && quiet_millis(&socket).is_some_and(|ms| ms >= limit) {
+            closed += usize::from(socket.shutdown(Shutdown::Read).is_ok());
+        }
+        // Dropping `socket` closes only the duplicate; the connection stays tiny_http's.
+    }
+    closed
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn close_quiet(_local_port: u16, _quiet_for: Duration) -> usize {
+    0
+}
+
+/// Whether a descriptor refers to a socket.
+#[cfg(target_os = "linux")]
+fn holds_socket(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fstat only writes into the zeroed struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let done = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) };
+    done == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+}
+
+/// Milliseconds since the connection last received data (or was opened, if it never did).
+#[cfg(target_os = "linux")]
+fn quiet_millis(socket: &std::net::TcpStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain data, zeroes are a valid value, and the kernel writes at
+    // most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let done = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (done == 0).then_some(info.tcpi_last_data_recv)
+}
+
+/// tiny_http starts a thread per connection and its accept thread panics when it cannot:
+/// then nothing is accepted any more, no error reaches `recv`, and the process would live
+/// on deaf. The listening socket belongs to that thread and closes with it, so a refused
+/// connection to our own address is the sign. The check's own connection closes at once.
+pub fn listener_closed(addr: SocketAddr) -> bool {
+    let mut own = addr;
+    if own.ip().is_unspecified() {
+        own.set_ip(match own.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    match std::net::TcpStream::connect_timeout(&own, Duration::from_secs(2)) {
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        Ok(_) => false,
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    /// The sweep shuts reading on an accepted connection gone quiet and leaves files alone.
+    #[test]
+    fn a_quiet_connection_is_shut_and_nothing_else_is_touched() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        let file = tempfile_in_target();
+        assert!(close_quiet(port, Duration::ZERO) >= 1);
+        let mut buf = [0u8; 1];
+        assert_eq!(accepted.read(&mut buf).unwrap(), 0, "reading ends at once");
+        assert!(file.metadata().is_ok(), "the file is still open");
+    }
+
+    fn tempfile_in_target() -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("relay-defences-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        file
+    }
+}

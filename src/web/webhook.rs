@@ -1,0 +1,268 @@
+//! The webhook endpoint: parsing, storing, and the answer Chatrace reads; Meta's handshake;
+//! and the log of requests turned away, which is how a user learns that Chatrace calls but
+//! is misconfigured.
+
+use log::{info, warn};
+use serde_json::json;
+
+use crate::error::Result;
+use crate::payload;
+use crate::sample::TEST_HEADER;
+use crate::secret::constant_time_eq;
+use crate::store::{IngestOutcome, IngestRequest, Rejection};
+use crate::text::{excerpt, form_field, parse_form};
+use crate::time::now_ms;
+
+use super::request::{Handled, Request, Response};
+use super::state::Context;
+
+/// Headers whose values are secrets and are never stored or shown.
+const SECRET_HEADERS: &[&str] = &[
+    "x-webhook-secret",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-access-token",
+];
+/// Query parameters that carry secrets.
+const SECRET_PARAMS: &[&str] = &["secret", "hub.verify_token"];
+
+/// How many characters of a bad request are kept to show the user.
+const EXCERPT_CHARS: usize = 300;
+
+/// The secret the caller presented: the header, else `?secret=`.
+pub fn presented_secret(req: &Request) -> Option<String> {
+    req.header("X-Webhook-Secret")
+        .map(str::to_string)
+        .or_else(|| req.query_param("secret"))
+}
+
+/// Whether a GET carries fields other than the secret (a Chatrace request in the query).
+pub fn has_fields(req: &Request) -> bool {
+    parse_form(&req.query).iter().any(|(k, _)| k != "secret")
+}
+
+/// A GET that is Meta's verification handshake or the relay's own self-probe.
+pub fn handshake(req: &Request) -> bool {
+    let params = parse_form(&req.query);
+    form_field(&params, crate::probe::PARAM).is_some() || form_field(&params, "hub.mode").is_some()
+}
+
+/// The answer to `handshake`: the self-probe's nonce, or Meta's challenge when its verify
+/// token is the webhook secret (the handshake's own proof).
+pub fn verify(cx: &mut Context, req: &Request) -> Result<Response> {
+    let params = parse_form(&req.query);
+    let param = |name: &str| form_field(&params, name);
+    if let Some(nonce) = param(crate::probe::PARAM) {
+        return Ok(Response::text(200, &cx.state.probe.answer(nonce)));
+    }
+    let token = param("hub.verify_token").unwrap_or("");
+    if param("hub.mode") == Some("subscribe")
+        && constant_time_eq(token.as_bytes(), cx.state.webhook_secret.as_bytes())
+    {
+        return Ok(Response::text(200, param("hub.challenge").unwrap_or("")));
+    }
+    log_rejection(
+        cx,
+        req,
+        "bad_secret",
+        "Meta verification with a wrong verify token".into(),
+    );
+    Ok(Response::text(
+        403,
+        "verify token does not match the relay's webhook secret",
+    ))
+}
+
+/// A person opening the webhook URL in a browser.
+pub fn endpoint_up(_cx: &mut Context, _req: &Request) -> Result<Response> {
+    Ok(Response::text(200, "chatrace-relay webhook endpoint is up. Chatrace should POST here with the header X-Webhook-Secret.\n"))
+}
+
+/// The same, with the right secret.
+pub fn secret_right(_cx: &mut Context, _req: &Request) -> Result<Response> {
+    Ok(Response::text(200, "chatrace-relay webhook endpoint is up and the secret is right. Chatrace should POST here.\n"))
+}
+
+/// Any unknown path. A POST there is logged: it is how a user learns that Chatrace calls the
+/// relay with a wrong URL. Other methods are mostly scanners and are not worth a row.
+pub fn not_found(cx: &Context, req: &Request) -> Response {
+    if req.method == "POST" {
+        log_wrong_path(cx, req);
+    }
+    Response::error(404, "not found")
+}
+
+pub fn log_wrong_path(cx: &Context, req: &Request) {
+    log_rejection(
+        cx,
+        req,
+        "wrong_path",
+        format!(
+            "POST to {}; the webhook path is /instagram/webhook",
+            req.path
+        ),
+    );
+}
+
+/// A 401 for a webhook without the right secret, logged for the setup page.
+pub fn refuse(cx: &Context, req: &Request, reason: &'static str, message: &str) -> Response {
+    log_rejection(cx, req, reason, message.to_string());
+    Response::error(401, message)
+}
+
+/// Parses a webhook and hands it to the writer; the answer is built after COMMIT.
+pub fn receive(cx: &mut Context, req: &Request) -> Handled {
+    let content_type = req.header("Content-Type");
+    let parsed = payload::parse(&payload::Request {
+        content_type,
+        body: &req.body,
+        query: &req.query,
+    });
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(payload::Malformed(reason)) => {
+            log_rejection(cx, req, "malformed", reason.clone());
+            return Handled::Now(Response::error(400, &format!("malformed body: {reason}")));
+        }
+    };
+    let size = req.body.len();
+    let flag = parsed.flag.clone();
+    let ingest = IngestRequest {
+        received_at_ms: now_ms(),
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: redact_query(&req.query),
+        remote_addr: req.client.clone(),
+        content_type: content_type.map(str::to_string),
+        headers: redact_headers(&req.headers),
+        body: req.body.clone(),
+        messages: parsed.messages,
+        flag: parsed.flag,
+        is_test: req.header(TEST_HEADER).is_some(),
+    };
+    let client = req.client.clone();
+    let writer = cx.state.writer.clone();
+    Handled::Later(Box::new(move |responder| {
+        writer.ingest(
+            ingest,
+            Box::new(move |result| {
+                responder.answer(|| response_for(result, size, client.as_deref(), flag.as_ref()))
+            }),
+        );
+    }))
+}
+
+/// The answer to a webhook once its batch has committed or failed.
+fn response_for(
+    result: Result<IngestOutcome>,
+    size: usize,
+    client: Option<&str>,
+    flag: Option<&payload::Flag>,
+) -> Response {
+    match result {
+        Ok(outcome) => {
+            info!(
+                "webhook stored={} duplicates={} size={size} from={}{}",
+                outcome.stored_ids.len(),
+                outcome.duplicates,
+                client.unwrap_or("-"),
+                flag.as_ref()
+                    .map(|f| format!(" flag={}", f.code()))
+                    .unwrap_or_default(),
+            );
+            let mut answer = json!({
+                "ok": true,
+                "stored": outcome.stored_ids.len(),
+                "duplicates": outcome.duplicates,
+                "ids": outcome.stored_ids,
+                "request_id": outcome.request_id,
+            });
+            if let Some(flag) = flag {
+                answer["warning"] = json!(flag.code());
+                answer["detail"] = json!(flag.describe());
+            }
+            Response::json(200, &answer)
+        }
+        Err(e) => {
+            warn!("webhook not stored ({e}); answered 503");
+            Response::unavailable("could not store the request; try again later")
+        }
+    }
+}
+
+pub fn log_rejection(cx: &Context, req: &Request, reason: &'static str, detail: String) {
+    info!(
+        "webhook rejected reason={reason} method={} path={} size={} from={}",
+        req.method,
+        req.path,
+        req.body.len(),
+        req.client.as_deref().unwrap_or("-")
+    );
+    let query = redact_query(&req.query);
+    let mut shown = excerpt(&req.body, EXCERPT_CHARS);
+    if shown.is_empty() && !query.is_empty() {
+        shown = format!("?{}", excerpt(query.as_bytes(), EXCERPT_CHARS));
+    }
+    cx.state.writer.reject(Rejection {
+        received_at_ms: now_ms(),
+        reason,
+        detail,
+        method: req.method.clone(),
+        path: req.path.clone(),
+        remote_addr: req.client.clone(),
+        excerpt: shown,
+    });
+}
+
+fn redact_headers(headers: &[(String, String)]) -> String {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| {
+            if SECRET_HEADERS.contains(&n.to_ascii_lowercase().as_str()) {
+                (n.as_str(), "[redacted]")
+            } else {
+                (n.as_str(), v.as_str())
+            }
+        })
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+fn redact_query(query: &str) -> String {
+    if query.is_empty() {
+        return String::new();
+    }
+    query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            if SECRET_PARAMS.contains(&name) {
+                format!("{name}=[redacted]")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_reach_storage() {
+        assert_eq!(
+            redact_query("secret=abc&contact_id=1&hub.verify_token=x"),
+            "secret=[redacted]&contact_id=1&hub.verify_token=[redacted]"
+        );
+        let headers = vec![
+            ("X-Webhook-Secret".to_string(), "abc".to_string()),
+            ("Content-Type".to_string(), "application/json".to_string()),
+        ];
+        let stored = redact_headers(&headers);
+        assert!(!stored.contains("abc"));
+        assert!(stored.contains("application/json"));
+    }
+}
