@@ -22,17 +22,20 @@
 //! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
 
 mod load;
+// The integration tests' helpers: the benchmark starts the relay exactly as they do.
+#[allow(dead_code)]
+#[path = "../../tests/integration/util.rs"]
+mod util;
 
-use std::io::{BufRead, BufReader};
+use util::{Relay, KNOWN_SECRETS, SECRET};
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "bench-webhook-secret-0123456789abcdef";
 const BODY_BYTES: usize = 1024;
 /// A request with no answer after this long is a failure (a starved or dead connection).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -233,67 +236,24 @@ fn progress(level: Option<&Level>) {
 /// no level inherits another's database size.
 fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
     let tag = format!("{}-{conns}", mode.slug());
-    let dir = settings.tmp.join(&tag);
-    std::fs::create_dir_all(&dir).expect("create a level's dir");
-    let db = dir.join("bench.db");
-    let relay = start_relay(settings, &dir, &db);
-    let addr = relay.addr;
+    let mut args = Vec::new();
+    if let Some(workers) = &settings.workers {
+        args.extend(["--workers", workers.as_str()]);
+    }
+    let env = [KNOWN_SECRETS[0], ("RUST_LOG", settings.relay_log.as_str())];
+    // The same way the integration tests start it.
+    let relay = Relay::start_with(&format!("bench-{tag}"), &args, &env);
+    let addr: SocketAddr = relay.addr.parse().expect("the relay's address");
     let mut level = run_load(addr, "full", mode, conns, settings.measure);
-    level.relay = Some(relay_status(relay.child.id()));
-    let stored: i64 = rusqlite::Connection::open(&db)
-        .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
-        .expect("count stored messages");
+    level.relay = Some(relay_status(relay.pid()));
+    let stored = relay.count("SELECT count(*) FROM messages");
     if stored != level.requests_answered() as i64 {
         level.mismatch = Some((stored, level.requests_answered()));
     }
+    let dir = relay.dir.clone();
     drop(relay);
     let _ = std::fs::remove_dir_all(&dir);
     level
-}
-
-struct RelayProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-/// Also on a panic, so an aborted run leaves no relay behind.
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_relay(settings: &Settings, dir: &Path, db: &Path) -> RelayProcess {
-    let log = std::fs::File::create(dir.join("relay.log")).expect("create relay.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatrace-relay"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .env("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET)
-        .env("RUST_LOG", &settings.relay_log)
-        .env_remove("CHATRACE_RELAY_FORWARD_URL")
-        .env_remove("CHATRACE_RELAY_WORKERS")
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
-    if let Some(workers) = &settings.workers {
-        cmd.args(["--workers", workers]);
-    }
-    let mut child = cmd.spawn().expect("start chatrace-relay");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut line)
-        .expect("read the relay's first line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| {
-            let log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
-            panic!("relay did not start: {line:?}\n{log}")
-        });
-    RelayProcess { child, addr }
 }
 
 /// Peak resident memory (KiB) and thread count of a process, from /proc.

@@ -109,6 +109,7 @@ impl Relay {
             .env_remove("CHATRACE_RELAY_PUBLIC_URL")
             .env_remove("CHATRACE_RELAY_FORWARD_URL")
             .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("CHATRACE_RELAY_WORKERS")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -164,6 +165,12 @@ impl Relay {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The relay's process id, while it runs (the benchmark reads its memory use).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("relay is running").id()
     }
 
     pub fn log(&self) -> String {
