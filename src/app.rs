@@ -10,9 +10,10 @@ use log::{info, warn};
 use crate::config::Config;
 use crate::error::Result;
 use crate::forward::{Doorbell, Forwarder};
+use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 use crate::probe::SelfProbe;
-use crate::store::Store;
+use crate::store::{IngestRules, Store};
 use crate::web::{Context, Limits, Sessions, State, WaitSlots};
 use crate::writer::Writer;
 
@@ -31,13 +32,29 @@ pub fn serve(config: Config) -> Result<()> {
     if let Some(max) = config.max_db_bytes {
         writer_store.limit_size(max)?;
     }
-    let writer = Writer::start(writer_store, config.forward_urls.clone())?;
+    let rules = IngestRules {
+        forward_targets: config.forward_urls.clone(),
+        dedup_window_ms: i64::try_from(config.dedup_window.as_millis()).unwrap_or(i64::MAX),
+    };
+    let writer = Writer::start(writer_store, rules)?;
     let metrics = Arc::new(Metrics::default());
     let forward_bell = Arc::new(Doorbell::default());
     if let Some(forwarder) = forwarder {
         forwarder.start(
             Arc::clone(writer.newest()),
             Arc::clone(&forward_bell),
+            Arc::clone(&metrics),
+        )?;
+    }
+
+    if let Some(token) = &config.chatrace_token {
+        let lookups = Lookups {
+            api_url: config.chatrace_api_url.clone(),
+            token: token.clone(),
+        };
+        lookups.start(
+            &config.db,
+            Arc::clone(writer.newest()),
             Arc::clone(&metrics),
         )?;
     }

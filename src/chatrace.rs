@@ -68,6 +68,111 @@ pub fn check_token(api_url: &str, token: Option<&str>, timeout: Duration) -> Tok
     }
 }
 
+/// What Chatrace's API knows about a contact that the relay shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactInfo {
+    pub name: Option<String>,
+    pub profile_pic: Option<String>,
+    /// The channel's name (`instagram`, `messenger`...), from the record's channel number.
+    pub channel: Option<String>,
+}
+
+/// Why a contact lookup found nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupFailure {
+    /// 404: Chatrace has no such contact (a test contact, or another platform's id).
+    NotFound,
+    /// Any other answer that is not the contact: Chatrace's own words.
+    Refused {
+        status: u16,
+        message: String,
+    },
+    Unreachable(Failure),
+}
+
+impl std::fmt::Display for LookupFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupFailure::NotFound => write!(f, "no such contact in Chatrace (404)"),
+            LookupFailure::Refused { status, message } => write!(f, "HTTP {status}: {message}"),
+            LookupFailure::Unreachable(failure) => write!(f, "{failure}"),
+        }
+    }
+}
+
+/// `GET /contacts/{contact_id}`. The caller checks that the id is safe in a URL path.
+pub fn contact(
+    api_url: &str,
+    token: &str,
+    contact_id: &str,
+    timeout: Duration,
+) -> Result<ContactInfo, LookupFailure> {
+    let url = format!("{}/contacts/{contact_id}", api_url.trim_end_matches('/'));
+    let headers = [("X-ACCESS-TOKEN", token), ("Accept", "application/json")];
+    let answer = outbound::get(&url, &headers, timeout).map_err(LookupFailure::Unreachable)?;
+    read_contact(answer.status, &answer.body)
+}
+
+fn read_contact(status: u16, body: &str) -> Result<ContactInfo, LookupFailure> {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let refused = |message: Option<String>| LookupFailure::Refused {
+        status,
+        message: message.unwrap_or_else(|| excerpt(body)),
+    };
+    if status == 404 {
+        return Err(LookupFailure::NotFound);
+    }
+    let Some(value) = json.filter(|v| v.is_object()) else {
+        return Err(refused(None));
+    };
+    if status != 200 || says_failed(&value) {
+        return Err(refused(error_message(&value).map(|m| excerpt(&m))));
+    }
+    // Some answers wrap the record in `data`.
+    let record = value
+        .get("data")
+        .filter(|d| d.is_object())
+        .unwrap_or(&value);
+    let text = |key: &str| {
+        record
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let parts: Vec<String> = ["first_name", "last_name"]
+        .into_iter()
+        .filter_map(text)
+        .collect();
+    let name = if parts.is_empty() {
+        text("name").or_else(|| text("full_name"))
+    } else {
+        Some(parts.join(" "))
+    };
+    let channel = record.get("channel").and_then(|c| match c {
+        Value::Number(n) => Some(channel_name(&n.to_string())),
+        Value::String(s) if !s.trim().is_empty() => Some(channel_name(s.trim())),
+        _ => None,
+    });
+    Ok(ContactInfo {
+        name,
+        profile_pic: text("profile_pic").filter(|u| u.starts_with("https://")),
+        channel,
+    })
+}
+
+/// Chatrace's channel numbers, as its contact records give them; names are kept as sent.
+pub fn channel_name(raw: &str) -> String {
+    match raw.parse::<i64>() {
+        Ok(0) => "messenger".into(),
+        Ok(9) => "webchat".into(),
+        Ok(10) => INSTAGRAM.into(),
+        Ok(code) => code.to_string(),
+        Err(_) => raw.to_lowercase(),
+    }
+}
+
 /// Chatrace's channel name for Instagram in the send API.
 pub const INSTAGRAM: &str = "instagram";
 /// Chatrace answers a send in well under a second; a person clicking "send" should not
@@ -305,6 +410,39 @@ mod tests {
         assert!(matches!(
             judge(404, "not here"),
             TokenCheck::UnexpectedAnswer(404, _)
+        ));
+    }
+
+    #[test]
+    fn contact_records_give_name_picture_and_channel() {
+        let info = read_contact(
+            200,
+            r#"{"id":"1","first_name":"Мария","last_name":"Иванова","channel":10,
+                "profile_pic":"https://cdn.example/p.jpg"}"#,
+        )
+        .unwrap();
+        assert_eq!(info.name.as_deref(), Some("Мария Иванова"));
+        assert_eq!(info.channel.as_deref(), Some("instagram"));
+        assert_eq!(
+            info.profile_pic.as_deref(),
+            Some("https://cdn.example/p.jpg")
+        );
+        let info = read_contact(200, r#"{"data":{"name":"Oleg","channel":"0"}}"#).unwrap();
+        assert_eq!(
+            (info.name.as_deref(), info.channel.as_deref()),
+            (Some("Oleg"), Some("messenger"))
+        );
+        assert_eq!(read_contact(404, "{}"), Err(LookupFailure::NotFound));
+        assert_eq!(
+            read_contact(200, r#"{"error":{"code":5,"message":"Plan expired"}}"#),
+            Err(LookupFailure::Refused {
+                status: 200,
+                message: "Plan expired".into()
+            })
+        );
+        assert!(matches!(
+            read_contact(502, "<html>"),
+            Err(LookupFailure::Refused { status: 502, .. })
         ));
     }
 

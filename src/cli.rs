@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// default 20s]
     #[argh(option)]
     pub client_timeout: Option<String>,
+    /// merge an identical request (same contact, text and attachments, no message id or
+    /// sender time) arriving again within this long, e.g. 2s; 0 never merges
+    /// [env CHATRACE_RELAY_DEDUP_WINDOW, default 2s]
+    #[argh(option)]
+    pub dedup_window: Option<String>,
     /// number of request worker threads [env CHATRACE_RELAY_WORKERS, default 16 per core, 16..64]
     #[argh(option)]
     pub workers: Option<usize>,
@@ -120,7 +125,7 @@ pub struct ExportArgs {
     pub since: Option<String>,
 }
 
-/// Print the admin token for the setup page and API (creates it if missing).
+/// Print the admin token for the setup page and API, from an existing database.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "admin-token")]
 pub struct AdminTokenArgs {

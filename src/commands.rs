@@ -18,7 +18,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(args) => stats(args),
         Command::Export(args) => export(args),
         Command::AdminToken(args) => {
-            let mut store = Store::open(&db_path(args.db))?;
+            // Never a fresh database: its new token would sign nothing in. `serve` creates
+            // the database and the token on its first start.
+            let mut store = open_existing(args.db)?;
             let token = store.resolve_secret(
                 secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
                 "admin_token",
@@ -38,7 +40,8 @@ fn open_existing(flag: Option<String>) -> Result<Store> {
     let path = db_path(flag);
     if !path.exists() {
         return Err(Error::Config(format!(
-            "no database at {} (pass --db or set CHATRACE_RELAY_DB)",
+            "no database at {}: pass the --db of the running relay (or set CHATRACE_RELAY_DB); \
+             `chatrace-relay serve` creates the database on its first start",
             path.display()
         )));
     }

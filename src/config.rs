@@ -18,6 +18,9 @@ pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// keepalive probes) before its connection is closed: see `http::bind` and `quiet`. Long for any live client, even on a poor mobile link; short enough that a
 /// stuck one frees its threads quickly.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Long enough to catch a flow that fires twice for one message, short enough that a person
+/// writing "ok" twice keeps both.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(2);
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -32,6 +35,9 @@ pub struct Config {
     pub forward_timeout: Duration,
     /// How long a client may stall before its connection is closed.
     pub client_timeout: Duration,
+    /// How long an identical request without an id or a sender time counts as a repeat;
+    /// zero: never.
+    pub dedup_window: Duration,
     pub workers: usize,
     pub max_body: usize,
     pub max_db_bytes: Option<u64>,
@@ -81,6 +87,16 @@ impl Config {
             "--client-timeout",
             DEFAULT_CLIENT_TIMEOUT,
         )?;
+        let dedup_window = match args
+            .dedup_window
+            .or_else(|| env("CHATRACE_RELAY_DEDUP_WINDOW"))
+        {
+            None => DEFAULT_DEDUP_WINDOW,
+            Some(text) if text.trim() == "0" => Duration::ZERO,
+            Some(text) => {
+                parse_duration(text.trim()).map_err(|e| format!("--dedup-window: {e}"))?
+            }
+        };
         let workers = match args.workers.or(env_parse("CHATRACE_RELAY_WORKERS")?) {
             Some(0) => return Err("--workers must be at least 1".into()),
             Some(n) => n,
@@ -105,6 +121,7 @@ impl Config {
             retry_schedule,
             forward_timeout,
             client_timeout,
+            dedup_window,
             workers,
             max_body,
             max_db_bytes: max_db_mb.map(|mb| mb.saturating_mul(1024 * 1024)),

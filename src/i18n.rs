@@ -136,8 +136,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("login_title", "Sign in to the relay", "Вход в relay"),
     (
         "login_hint",
-        "Paste the admin token. On the server, this command prints it:",
-        "Вставьте токен администратора. На сервере его выводит команда:",
+        "Paste the admin token. On the server, this command prints it (sudo: the database belongs to the service):",
+        "Вставьте токен администратора. На сервере его выводит команда (через sudo: база принадлежит службе):",
     ),
     ("login_token", "Admin token", "Токен администратора"),
     (
@@ -265,6 +265,28 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("flag_no_message", "No message in the body", "В теле нет сообщения"),
     ("fields", "Fields", "Поля"),
+    (
+        "merged_title",
+        "Repeats merged",
+        "Объединённые повторы",
+    ),
+    (
+        "merged_lead",
+        "The same request (same contact, text and attachments, no message id) arrived again within the dedup window, so it was taken for the first one sent twice and not stored as a new message.",
+        "Тот же запрос (тот же контакт, текст и вложения, без id сообщения) пришёл повторно в пределах окна дедупликации, поэтому считается повтором первого и не сохранён как новое сообщение.",
+    ),
+    ("col_merged_into", "Merged into", "Объединён с"),
+    (
+        "no_merged",
+        "Nothing merged: no request came twice.",
+        "Ничего не объединено: повторных запросов не было.",
+    ),
+    ("image_alt", "Photo from the message", "Фото из сообщения"),
+    ("kind_image", "photo", "фото"),
+    ("kind_video", "video", "видео"),
+    ("kind_audio", "audio", "аудио"),
+    ("kind_voice", "voice message", "голосовое сообщение"),
+    ("kind_file", "file", "файл"),
     ("rejected_title", "Rejected requests", "Отклонённые запросы"),
     (
         "rejected_lead",

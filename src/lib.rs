@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod forward;
 mod i18n;
+mod lookup;
 mod metrics;
 mod outbound;
 pub mod payload;

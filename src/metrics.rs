@@ -55,6 +55,8 @@ pub struct Metrics {
     forward: [AtomicU64; 5],
     replies_sent: AtomicU64,
     replies_failed: AtomicU64,
+    lookups_found: AtomicU64,
+    lookups_failed: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
     ack_count: AtomicU64,
     ack_sum_micros: AtomicU64,
@@ -74,6 +76,16 @@ impl Metrics {
             &self.replies_sent
         } else {
             &self.replies_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A contact lookup through the Chatrace API: answered, or not.
+    pub fn lookup(&self, answered: bool) {
+        let counter = if answered {
+            &self.lookups_found
+        } else {
+            &self.lookups_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -194,6 +206,22 @@ impl Metrics {
             "replies_total",
             &[("outcome", "failed")],
             self.replies_failed.load(Ordering::Relaxed),
+        );
+
+        out.family(
+            "contact_lookups_total",
+            "counter",
+            "Contact name lookups through the Chatrace API since the relay started, by outcome.",
+        );
+        out.sample(
+            "contact_lookups_total",
+            &[("outcome", "answered")],
+            self.lookups_found.load(Ordering::Relaxed),
+        );
+        out.sample(
+            "contact_lookups_total",
+            &[("outcome", "failed")],
+            self.lookups_failed.load(Ordering::Relaxed),
         );
 
         out.family(

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::chatrace::channel_name;
 use crate::text::{fnv1a_128, parse_form};
 use crate::time;
 
@@ -33,9 +34,40 @@ const TEXT: &[&str] = &[
     "message.text",
 ];
 /// `id` is tried last and separately: flows often put the contact id there.
-const EXTERNAL_ID: &[&str] = &["message_id", "messageId", "mid", "message.mid"];
-const FULL_NAME: &[&str] = &["name", "full_name"];
-const USERNAME: &[&str] = &["username", "ig_username", "sender.username"];
+const EXTERNAL_ID: &[&str] = &[
+    "message_id",
+    "messageId",
+    "mid",
+    "message.mid",
+    "message.id",
+];
+const FULL_NAME: &[&str] = &[
+    "name",
+    "full_name",
+    "from.name",
+    "sender.name",
+    "user.name",
+    "user.full_name",
+];
+/// Chatrace's system field is `{{ig_user_name}}`; one copy of its docs says `{{username}}`.
+const USERNAME: &[&str] = &[
+    "username",
+    "ig_user_name",
+    "ig_username",
+    "from.username",
+    "sender.username",
+    "user.username",
+];
+const PROFILE_PIC: &[&str] = &[
+    "profile_pic",
+    "from.profile_pic",
+    "sender.profile_pic",
+    "user.profile_pic",
+];
+/// What the message is: Chatrace's `{{last_input_type}}` says `text`, or a kind of media
+/// whose URL `{{last_input}}` then holds.
+const INPUT_TYPE: &[&str] = &["type", "last_input_type", "message_type", "message.type"];
+const MEDIA_TYPES: &[&str] = &["image", "video", "audio", "file", "voice"];
 const SENT_AT: &[&str] = &["timestamp", "time", "created_at", "sent_at"];
 /// Single-URL fields and the attachment type they imply.
 const URL_FIELDS: &[(&str, &str)] = &[
@@ -86,6 +118,8 @@ pub struct NewMessage {
     pub contact_id: String,
     pub contact_name: Option<String>,
     pub username: Option<String>,
+    /// The URL of the contact's picture, when the sender names one.
+    pub profile_pic: Option<String>,
     pub text: Option<String>,
     pub attachments: Vec<Attachment>,
     pub external_id: Option<String>,
@@ -116,6 +150,26 @@ impl NewMessage {
             .flat_map(|a| [b"\0".as_slice(), a.url.as_bytes()]);
         let hash = fnv1a_128(parts.iter().copied().chain(urls));
         Some(format!("t:{hash:032x}"))
+    }
+}
+
+impl NewMessage {
+    /// What makes two messages without an id or a sender time "the same request again":
+    /// 128-bit FNV-1a over contact, direction, text and attachment URLs.
+    pub fn weak_key(&self) -> [u8; 16] {
+        let text = self.text.as_deref().unwrap_or("");
+        let parts: [&[u8]; 5] = [
+            self.contact_id.as_bytes(),
+            b"\0",
+            self.direction.as_str().as_bytes(),
+            b"\0",
+            text.as_bytes(),
+        ];
+        let urls = self
+            .attachments
+            .iter()
+            .flat_map(|a| [b"\0".as_slice(), a.kind.as_bytes(), b"\0", a.url.as_bytes()]);
+        fnv1a_128(parts.iter().copied().chain(urls)).to_be_bytes()
     }
 }
 
@@ -157,18 +211,50 @@ pub struct Malformed(pub String);
 /// Malformed only for bodies that cannot be read at all (bad JSON, non-UTF-8 JSON, a JSON
 /// scalar); anything readable but unexpected is Ok with a flag, so it is kept and shown.
 pub fn parse(req: &Request) -> Result<Parsed, Malformed> {
+    let kind = body_kind(req.content_type, req.body);
     if req.body.trim_ascii().is_empty() {
         let fields = form_object(req.query, true);
+        // A GET that carries its fields in the query may still name JSON as its type (a
+        // header copied along); only with nothing anywhere is the declared JSON missing.
+        if fields.is_empty() && declared_json(req.content_type) {
+            return Err(Malformed(
+                "the body is empty, but its Content-Type says JSON: put the JSON template in the request's body".into(),
+            ));
+        }
         return Ok(from_fields(&fields, "empty body and no query parameters"));
     }
-    match body_kind(req.content_type, req.body) {
+    match kind {
         Some(BodyKind::Json) => parse_json(req.body),
         Some(BodyKind::Form) => {
+            // Flow authors paste the JSON template and leave the content type at a form
+            // default: a body that is JSON is read as JSON, whatever it is called.
+            if starts_like_json(req.body) {
+                if let Ok(parsed) = parse_json(req.body) {
+                    return Ok(parsed);
+                }
+            }
             let fields = form_object(&String::from_utf8_lossy(req.body), false);
             Ok(from_fields(&fields, "form body without fields"))
         }
         None => Ok(no_message("body is neither JSON nor form-encoded")),
     }
+}
+
+fn declared_json(content_type: Option<&str>) -> bool {
+    let media = media_type(content_type);
+    media == "application/json" || media.ends_with("+json")
+}
+
+fn media_type(content_type: Option<&str>) -> String {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn starts_like_json(body: &[u8]) -> bool {
+    matches!(body.trim_ascii_start().first(), Some(b'{' | b'['))
 }
 
 enum BodyKind {
@@ -179,21 +265,18 @@ enum BodyKind {
 /// The declared type wins; without a useful one, the first bytes decide, because flow
 /// authors often leave Chatrace's content type at a default.
 fn body_kind(content_type: Option<&str>, body: &[u8]) -> Option<BodyKind> {
-    let media = content_type
-        .and_then(|ct| ct.split(';').next())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media == "application/json" || media.ends_with("+json") {
+    if declared_json(content_type) {
         return Some(BodyKind::Json);
     }
-    if media == "application/x-www-form-urlencoded" {
+    if media_type(content_type) == "application/x-www-form-urlencoded" {
         return Some(BodyKind::Form);
     }
-    match body.trim_ascii_start().first() {
-        Some(b'{' | b'[') => Some(BodyKind::Json),
-        _ if body.contains(&b'=') => Some(BodyKind::Form),
-        _ => None,
+    if starts_like_json(body) {
+        Some(BodyKind::Json)
+    } else if body.contains(&b'=') {
+        Some(BodyKind::Form)
+    } else {
+        None
     }
 }
 
@@ -257,7 +340,10 @@ fn no_message(reason: &str) -> Parsed {
     }
 }
 
-/// What one object or event yielded: a message or why not, and the unfilled fields seen.
+/// What one object or event yielded: a message or why not, and the fields the message
+/// needs (contact id, text) that held unfilled placeholders. Optional fields (names,
+/// username, channel, type...) that a Chatrace account does not know arrive literally, and
+/// are simply left out: they are no misconfiguration once the message itself is there.
 struct Outcome {
     message: Result<NewMessage, String>,
     unfilled: Vec<String>,
@@ -310,7 +396,8 @@ fn form_object(s: &str, from_query: bool) -> Map<String, Value> {
 enum Kind {
     /// Strings only; unfilled when the whole value is `{{...}}`.
     Text,
-    /// Strings or numbers; unfilled when the whole value is `{{...}}`.
+    /// Strings or numbers (a number keeps its exact digits); unfilled when the whole value
+    /// is `{{...}}`.
     Scalar,
     /// Like Scalar, but any `{{` is unfilled: a half-templated id would mix up contacts.
     Contact,
@@ -378,11 +465,29 @@ fn flat_message(obj: &Map<String, Value>) -> Outcome {
         unfilled: Vec::new(),
     };
     let contact_id = reader.pick(CONTACT_ID, Kind::Contact);
-    let text = reader.pick(TEXT, Kind::Text);
-    let attachments = reader.attachments();
+    // A text of digits may come as a JSON number; it is still the person's text.
+    let mut text = reader.pick(TEXT, Kind::Scalar);
+    let required_unfilled = std::mem::take(&mut reader.unfilled);
+    let mut attachments = reader.attachments();
+    let input_type = reader
+        .pick(INPUT_TYPE, Kind::Text)
+        .map(|t| t.to_ascii_lowercase());
+    if let Some(kind) = input_type.filter(|t| MEDIA_TYPES.contains(&t.as_str())) {
+        // `{{last_input}}` of a photo or voice note is the media's URL, not words.
+        if let Some(url) = text.take_if(|t| is_web_url(t)) {
+            if !attachments.iter().any(|a| a.url == url) {
+                attachments.push(Attachment { kind, url });
+            }
+        }
+    }
     let contact_name = reader.contact_name();
-    let username = reader.pick(USERNAME, Kind::Text);
-    let channel = reader.pick(&["channel"], Kind::Scalar).map(channel_name);
+    let username = reader.pick(USERNAME, Kind::Scalar);
+    let profile_pic = reader
+        .pick(PROFILE_PIC, Kind::Text)
+        .filter(|u| is_web_url(u));
+    let channel = reader
+        .pick(&["channel"], Kind::Scalar)
+        .map(|c| channel_name(&c));
     let external_id = reader.pick(EXTERNAL_ID, Kind::Scalar).or_else(|| {
         // An `id` equal to the contact id would collapse all of a contact's messages into one.
         reader
@@ -408,6 +513,7 @@ fn flat_message(obj: &Map<String, Value>) -> Outcome {
             contact_id,
             contact_name,
             username,
+            profile_pic,
             text,
             attachments,
             external_id,
@@ -415,8 +521,14 @@ fn flat_message(obj: &Map<String, Value>) -> Outcome {
     };
     Outcome {
         message,
-        unfilled: reader.unfilled,
+        unfilled: required_unfilled,
     }
+}
+
+fn is_web_url(value: &str) -> bool {
+    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !value.chars().any(char::is_whitespace)
 }
 
 fn from_meta(obj: &Map<String, Value>) -> Parsed {
@@ -476,6 +588,7 @@ fn meta_message(
         contact_id,
         contact_name: None,
         username: None,
+        profile_pic: None,
         text,
         attachments,
         external_id: message.get("mid").and_then(scalar),
@@ -503,17 +616,6 @@ fn attachment_list(value: Option<&Value>) -> Vec<Attachment> {
             })
         })
         .collect()
-}
-
-/// Numbers are Chatrace's channel codes (seen on contact records); names are kept as sent.
-fn channel_name(raw: String) -> String {
-    match raw.parse::<i64>() {
-        Ok(0) => "messenger".into(),
-        Ok(9) => "webchat".into(),
-        Ok(10) => "instagram".into(),
-        Ok(code) => code.to_string(),
-        Err(_) => raw.to_lowercase(),
-    }
 }
 
 /// Unix seconds or milliseconds (told apart by size), or an RFC 3339 string. f64 is exact
@@ -553,8 +655,9 @@ fn string(value: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A string or a number; numbers keep their exact decimal form (never through f64), since
-/// Instagram ids exceed 2^53.
+/// A string or a number; numbers keep their exact decimal form as sent (serde_json's
+/// `arbitrary_precision`: never through f64), since ids exceed 2^53 and two ids that differ
+/// only in their last digits are two messages.
 fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::Number(n) => Some(n.to_string()),
@@ -576,6 +679,9 @@ mod tests {
     const META_INSTAGRAM: &str = include_str!("../tests/fixtures/meta-instagram.json");
     const META_ECHO: &str = include_str!("../tests/fixtures/meta-echo-and-attachment.json");
     const UNFILLED: &str = include_str!("../tests/fixtures/unfilled-placeholders.json");
+    const SYSTEM_FIELDS: &str = include_str!("../tests/fixtures/chatrace-system-fields.json");
+    const MEDIA: &str = include_str!("../tests/fixtures/chatrace-media.json");
+    const EMPTY_OPTIONAL: &str = include_str!("../tests/fixtures/chatrace-empty-optional.json");
     const ANNA: &str = "6742218934563412";
 
     fn request<'a>(content_type: Option<&'a str>, body: &'a str, query: &'a str) -> Request<'a> {
@@ -706,6 +812,116 @@ mod tests {
         assert_eq!(flag, Flag::UnfilledPlaceholders(vec!["contact_id".into()]));
         assert_eq!(flag.code(), "unfilled_placeholders");
         assert_eq!(flag.describe(), "variables not filled in: contact_id");
+    }
+
+    #[test]
+    fn fixture_chatrace_system_fields() {
+        let m = only(json(SYSTEM_FIELDS));
+        assert_eq!(m.contact_id, "5718243390127745");
+        assert_eq!(m.contact_name.as_deref(), Some("Мария Иванова"));
+        assert_eq!(m.username.as_deref(), Some("maria.iv"));
+        assert_eq!(m.channel.as_deref(), Some("instagram"));
+        assert_eq!(m.text.as_deref(), Some("Добрый день! Есть ли размер M?"));
+        assert!(m.attachments.is_empty());
+        assert_eq!((m.external_id.as_ref(), m.sent_at_ms), (None, None));
+    }
+
+    #[test]
+    fn fixture_chatrace_media() {
+        let m = only(json(MEDIA));
+        assert_eq!(m.text, None);
+        assert_eq!(
+            m.attachments,
+            vec![Attachment {
+                kind: "image".into(),
+                url: "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=17986613249384712&signature=AbzXy2Qe".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn fixture_chatrace_empty_optional() {
+        let m = only(json(EMPTY_OPTIONAL));
+        assert_eq!(m.contact_id, "6011829374650021");
+        assert_eq!(m.text.as_deref(), Some("+"));
+        assert_eq!(m.contact_name.as_deref(), Some("Oleg"));
+        assert_eq!((m.username.as_ref(), m.channel.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn every_media_type_becomes_an_attachment_and_words_stay_words() {
+        for kind in ["image", "video", "audio", "file", "voice", "IMAGE"] {
+            let body = format!(
+                r#"{{"user_id":"1","text":"https://cdn.example/x","last_input_type":"{kind}"}}"#
+            );
+            let m = only(json(&body));
+            assert_eq!(m.text, None, "{kind}");
+            assert_eq!(m.attachments[0].kind, kind.to_ascii_lowercase());
+        }
+        // A type that says media over a text that is no URL keeps the text: nothing a
+        // person wrote is dropped on a guess.
+        let m = only(json(r#"{"user_id":"1","text":"hello","type":"image"}"#));
+        assert_eq!(m.text.as_deref(), Some("hello"));
+        assert!(m.attachments.is_empty());
+        let m = only(json(
+            r#"{"user_id":"1","text":"https://x.example/","type":"text"}"#,
+        ));
+        assert_eq!(m.text.as_deref(), Some("https://x.example/"));
+    }
+
+    #[test]
+    fn nested_sender_and_message_objects_are_read() {
+        let m = only(json(
+            r#"{"from":{"id":42,"username":"anna.p","name":"Anna P","profile_pic":"https://cdn.example/a.jpg"},
+                "message":{"text":"hi","id":"m-7"}}"#,
+        ));
+        assert_eq!(m.contact_id, "42");
+        assert_eq!(m.username.as_deref(), Some("anna.p"));
+        assert_eq!(m.contact_name.as_deref(), Some("Anna P"));
+        assert_eq!(m.profile_pic.as_deref(), Some("https://cdn.example/a.jpg"));
+        assert_eq!(m.text.as_deref(), Some("hi"));
+        assert_eq!(m.external_id.as_deref(), Some("m-7"));
+        let m = only(json(
+            r#"{"user":{"id":"7","full_name":"Oleg K"},"text":"x","profile_pic":"javascript:alert(1)"}"#,
+        ));
+        assert_eq!(
+            (m.contact_id.as_str(), m.contact_name.as_deref()),
+            ("7", Some("Oleg K"))
+        );
+        assert_eq!(m.profile_pic, None, "only web URLs are kept as pictures");
+    }
+
+    #[test]
+    fn json_sent_as_a_form_or_untyped_is_read_as_json() {
+        for ct in [
+            Some("application/x-www-form-urlencoded"),
+            Some("text/plain"),
+            None,
+        ] {
+            let m = only(parse(&request(ct, SYSTEM_FIELDS, "")).expect("readable"));
+            assert_eq!(m.contact_id, "5718243390127745", "{ct:?}");
+        }
+        // Form text that merely starts with a brace is still a form.
+        let m = only(
+            parse(&request(
+                Some("application/x-www-form-urlencoded"),
+                "{x=1&contact_id=5&text=hi",
+                "",
+            ))
+            .expect("form"),
+        );
+        assert_eq!(m.text.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn an_empty_body_declared_json_is_malformed() {
+        for ct in ["application/json", "application/json; charset=utf-8"] {
+            let reason = malformed(Some(ct), b"");
+            assert!(reason.contains("empty"), "{reason}");
+        }
+        // With no declared type it is an ordinary request with nothing in it: kept, flagged.
+        let parsed = parse(&request(None, "", "")).expect("kept");
+        assert!(no_message_reason(&parsed).contains("empty body"));
     }
 
     #[test]
@@ -895,9 +1111,33 @@ mod tests {
     }
 
     #[test]
-    fn text_must_be_a_string() {
-        let parsed = json(r#"{"contact_id":"1","text":5,"message":["a"]}"#);
+    fn a_text_of_digits_sent_as_a_number_is_kept_exactly() {
+        let m = only(json(r#"{"contact_id":"1","text":5,"message":["a"]}"#));
+        assert_eq!(m.text.as_deref(), Some("5"));
+        let m = only(json(
+            r#"{"user_id":57182433901277451234,"text":12345678901234567890123.50}"#,
+        ));
+        assert_eq!(m.contact_id, "57182433901277451234");
+        assert_eq!(m.text.as_deref(), Some("12345678901234567890123.50"));
+        let parsed = json(r#"{"contact_id":"1","text":["a"],"message":{"x":1}}"#);
         assert!(no_message_reason(&parsed).starts_with("no text or attachment"));
+    }
+
+    /// Two 21-digit message ids that differ only in their last digit are two messages: f64
+    /// would make them one and drop the second as its duplicate.
+    #[test]
+    fn big_numeric_ids_keep_every_digit() {
+        let id = |n: &str| {
+            only(json(&format!(
+                r#"{{"contact_id":"1","text":"a","message_id":{n}}}"#
+            )))
+            .external_id
+        };
+        assert_eq!(
+            id("123456789012345678901").as_deref(),
+            Some("123456789012345678901")
+        );
+        assert_ne!(id("123456789012345678901"), id("123456789012345678902"));
     }
 
     #[test]
@@ -952,19 +1192,11 @@ mod tests {
     }
 
     #[test]
-    fn unfilled_side_fields_keep_the_message_but_flag_it() {
+    fn unfilled_side_fields_are_left_out_without_a_flag() {
         let parsed = json(
-            r#"{"contact_id":"1","text":"Hello {{first_name}}","first_name":"{{first_name}}","username":"{{username}}","channel":" {{channel}} ","timestamp":"{{timestamp}}"}"#,
+            r#"{"contact_id":"1","text":"Hello {{first_name}}","first_name":"{{first_name}}","username":"{{username}}","channel":" {{channel}} ","timestamp":"{{timestamp}}","type":"{{last_input_type}}"}"#,
         );
-        assert_eq!(
-            parsed.flag,
-            Some(Flag::UnfilledPlaceholders(vec![
-                "first_name".into(),
-                "username".into(),
-                "channel".into(),
-                "timestamp".into()
-            ]))
-        );
+        assert_eq!(parsed.flag, None);
         let [m] = parsed.messages.as_slice() else {
             panic!("expected the message to be kept");
         };
@@ -1172,6 +1404,7 @@ mod tests {
             contact_id: ANNA.into(),
             contact_name: None,
             username: None,
+            profile_pic: None,
             text: Some("Hi!".into()),
             attachments: Vec::new(),
             external_id: None,

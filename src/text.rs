@@ -84,6 +84,17 @@ fn hex(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
+/// What a request carried, for people: the start of its body, or of its query string for a
+/// GET that had no body.
+pub fn request_excerpt(body: &[u8], query: &str, chars: usize) -> String {
+    let shown = excerpt(body, chars);
+    if shown.is_empty() && !query.is_empty() {
+        format!("?{}", excerpt(query.as_bytes(), chars))
+    } else {
+        shown
+    }
+}
+
 /// The value of a header, by case-insensitive name; the first when repeated.
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers

@@ -25,7 +25,7 @@ use std::time::Duration;
 use log::{error, warn};
 
 use crate::error::{Error, Result};
-use crate::store::{IngestOutcome, IngestRequest, Rejection, Store};
+use crate::store::{IngestOutcome, IngestRequest, IngestRules, Rejection, Store};
 
 /// Largest number of writes committed together; bounds a batch's latency.
 const MAX_BATCH: usize = 256;
@@ -91,7 +91,7 @@ impl NewestMessage {
 
 impl Writer {
     /// Starts the writer thread on its own connection.
-    pub fn start(mut store: Store, forward_targets: Vec<String>) -> Result<Writer> {
+    pub fn start(mut store: Store, rules: IngestRules) -> Result<Writer> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let newest = Arc::new(NewestMessage::default());
         newest.publish(store.newest_message_id()?);
@@ -99,7 +99,7 @@ impl Writer {
         let answers = start_responders()?;
         thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(&mut store, &queue, &forward_targets, &published, &answers))?;
+            .spawn(move || run(&mut store, &queue, &rules, &published, &answers))?;
         Ok(Writer { jobs, newest })
     }
 
@@ -174,7 +174,7 @@ fn answer(answers: &Sender<Answer>, done: Done, result: Result<IngestOutcome>) {
 fn run(
     store: &mut Store,
     queue: &Receiver<Job>,
-    targets: &[String],
+    rules: &IngestRules,
     newest: &NewestMessage,
     answers: &Sender<Answer>,
 ) {
@@ -188,14 +188,14 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit(store, &mut batch, targets, newest, answers);
+        commit(store, &mut batch, rules, newest, answers);
     }
 }
 
 fn commit(
     store: &mut Store,
     batch: &mut Vec<Job>,
-    targets: &[String],
+    rules: &IngestRules,
     newest: &NewestMessage,
     answers: &Sender<Answer>,
 ) {
@@ -208,7 +208,7 @@ fn commit(
             Job::HealthCheck(_) => Write::HealthCheck,
         })
         .collect();
-    let outcome = store.write_batch(&writes, targets);
+    let outcome = store.write_batch(&writes, rules);
     drop(writes);
     match outcome {
         Ok(results) => {

@@ -7,9 +7,17 @@ use super::Store;
 use crate::error::Result;
 use crate::payload::{Flag, NewMessage};
 
-/// Without an external id or a sender time, the same contact sending the same text again
-/// within this window is taken as a repeat of the same webhook, later as a new message.
-const WEAK_DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// How webhooks are written: where their messages are forwarded, and how long an
+/// identical request without an id or a sender time counts as a repeat.
+#[derive(Debug, Clone, Default)]
+pub struct IngestRules {
+    pub forward_targets: Vec<String>,
+    /// Without an external id or a sender time, the same contact sending the same text and
+    /// attachments again within this window is taken as the same request sent twice (a
+    /// flow that fired twice); later, or with the window at 0, as a new message: a person
+    /// may well write "ok" twice.
+    pub dedup_window_ms: i64,
+}
 
 /// How many rejected requests the log keeps.
 const REJECTED_KEPT: i64 = 500;
@@ -69,23 +77,23 @@ impl Store {
     pub fn write_batch(
         &mut self,
         writes: &[Write<'_>],
-        forward_targets: &[String],
+        rules: &IngestRules,
     ) -> Result<Vec<Result<Option<IngestOutcome>>>> {
         // Writes almost never fail one by one (a full disk fails them all), so the batch
         // first runs without savepoints, which would re-journal every page the batch has
         // already touched once per write. Only if a write fails is it all redone with a
         // savepoint per write, to keep the good ones.
-        if let Some(results) = self.write_all_or_nothing(writes, forward_targets)? {
+        if let Some(results) = self.write_all_or_nothing(writes, rules)? {
             return Ok(results);
         }
-        self.write_each_isolated(writes, forward_targets)
+        self.write_each_isolated(writes, rules)
     }
 
     /// The batch in one plain transaction; None, with nothing written, if any write failed.
     fn write_all_or_nothing(
         &mut self,
         writes: &[Write<'_>],
-        forward_targets: &[String],
+        rules: &IngestRules,
     ) -> Result<Option<Vec<Result<Option<IngestOutcome>>>>> {
         let tx = self
             .conn
@@ -93,7 +101,7 @@ impl Store {
         let mut results = Vec::with_capacity(writes.len());
         let mut totals: Vec<(String, i64)> = Vec::new();
         for write in writes {
-            let result = apply(&tx, write, forward_targets);
+            let result = apply(&tx, write, rules);
             if result.is_err() {
                 return Ok(None); // dropping the transaction rolls it back
             }
@@ -110,7 +118,7 @@ impl Store {
     fn write_each_isolated(
         &mut self,
         writes: &[Write<'_>],
-        forward_targets: &[String],
+        rules: &IngestRules,
     ) -> Result<Vec<Result<Option<IngestOutcome>>>> {
         let mut tx = self
             .conn
@@ -121,7 +129,7 @@ impl Store {
         let mut totals: Vec<(String, i64)> = Vec::new();
         for write in writes {
             let sp = tx.savepoint()?;
-            let result = apply(&sp, write, forward_targets);
+            let result = apply(&sp, write, rules);
             if result.is_ok() {
                 sp.commit()?;
                 count(&mut totals, write, &result);
@@ -139,10 +147,10 @@ impl Store {
 fn apply(
     conn: &Connection,
     write: &Write<'_>,
-    forward_targets: &[String],
+    rules: &IngestRules,
 ) -> Result<Option<IngestOutcome>> {
     match write {
-        Write::Ingest(req) => ingest(conn, req, forward_targets).map(Some),
+        Write::Ingest(req) => ingest(conn, req, rules).map(Some),
         Write::Reject(rej) => reject(conn, rej).map(|()| None),
         Write::HealthCheck => health_check(conn).map(|()| None),
     }
@@ -168,11 +176,7 @@ fn count(
     }
 }
 
-fn ingest(
-    conn: &Connection,
-    req: &IngestRequest,
-    forward_targets: &[String],
-) -> Result<IngestOutcome> {
+fn ingest(conn: &Connection, req: &IngestRequest, rules: &IngestRules) -> Result<IngestOutcome> {
     conn.prepare_cached(
         "INSERT INTO raw_requests (received_at, method, path, query, remote_addr, content_type,
                                    headers, body, flag, flag_detail, is_test, stored)
@@ -201,14 +205,14 @@ fn ingest(
         duplicates: 0,
     };
     for msg in &req.messages {
-        match insert_message(conn, request_id, req, msg)? {
-            Some(id) => {
+        match insert_message(conn, request_id, req, msg, rules.dedup_window_ms)? {
+            Inserted::New(id) => {
                 outcome.stored_ids.push(id);
                 if !req.is_test {
                     upsert_contact(conn, msg, req.received_at_ms)?;
                 }
                 if msg.direction == crate::payload::Direction::In {
-                    for target in forward_targets {
+                    for target in &rules.forward_targets {
                         conn.prepare_cached(
                             "INSERT INTO deliveries (message_id, target, next_attempt_at, created_at)
                              VALUES (?1, ?2, ?3, ?3)",
@@ -217,7 +221,14 @@ fn ingest(
                     }
                 }
             }
-            None => outcome.duplicates += 1,
+            Inserted::Merged(into) => {
+                outcome.duplicates += 1;
+                conn.prepare_cached(
+                    "INSERT INTO merged (raw_request_id, message_id, received_at)
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![request_id, into, req.received_at_ms])?;
+            }
         }
     }
     if outcome.duplicates > 0 {
@@ -231,38 +242,42 @@ fn ingest(
     Ok(outcome)
 }
 
-/// Inserts the message unless it is a duplicate; returns the new id, or None for a duplicate.
+/// What became of one message of a request.
+enum Inserted {
+    New(i64),
+    /// A repeat of a message already stored: the one it was merged into, when still there.
+    Merged(Option<i64>),
+}
+
+/// Inserts the message unless it repeats one already stored.
 fn insert_message(
     conn: &Connection,
     request_id: i64,
     req: &IngestRequest,
     msg: &NewMessage,
-) -> Result<Option<i64>> {
+    dedup_window_ms: i64,
+) -> Result<Inserted> {
     let attachments = serde_json::to_string(&msg.attachments).unwrap_or_else(|_| "[]".into());
     let key = msg.dedup_key();
-    if key.is_none() {
-        let seen: Option<i64> = conn
+    let weak_key = key.is_none().then(|| msg.weak_key());
+    if let (Some(weak_key), true) = (&weak_key, dedup_window_ms > 0) {
+        // The newest earlier request's copy, found by key: the cost does not grow with how
+        // many messages the contact sent. Earlier requests only, so a request that itself
+        // carries the same text twice keeps both.
+        let newest: Option<(i64, i64)> = conn
             .prepare_cached(
-                // INDEXED BY: left alone, the planner walks the dedup index for
-                // `dedup_key IS NULL`, i.e. every key-less message ever stored.
-                "SELECT id FROM messages INDEXED BY messages_weak
-                 WHERE contact_id = ?1 AND received_at >= ?2 AND dedup_key IS NULL
-                   AND direction = ?3 AND text IS ?4 AND attachments = ?5
-                 LIMIT 1",
+                "SELECT id, received_at FROM messages INDEXED BY messages_weak
+                 WHERE weak_key = ?1 AND raw_request_id < ?2
+                 ORDER BY raw_request_id DESC LIMIT 1",
             )?
-            .query_row(
-                params![
-                    msg.contact_id,
-                    req.received_at_ms - WEAK_DEDUP_WINDOW_MS,
-                    msg.direction.as_str(),
-                    msg.text,
-                    attachments
-                ],
-                |r| r.get(0),
-            )
+            .query_row(params![&weak_key[..], request_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
-        if seen.is_some() {
-            return Ok(None);
+        if let Some((id, at)) = newest {
+            if req.received_at_ms - at <= dedup_window_ms {
+                return Ok(Inserted::Merged(Some(id)));
+            }
         }
     }
     // ON CONFLICT names the dedup index only: any other constraint failure is a real error
@@ -271,8 +286,8 @@ fn insert_message(
         .prepare_cached(
             "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
                                    contact_id, contact_name, username, text, attachments,
-                                   external_id, dedup_key, is_test)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                   external_id, dedup_key, weak_key, is_test)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (dedup_key) DO NOTHING",
         )?
         .execute(params![
@@ -288,20 +303,29 @@ fn insert_message(
             attachments,
             msg.external_id,
             key,
+            weak_key.as_ref().map(|k| &k[..]),
             req.is_test,
         ])?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+    if inserted == 1 {
+        return Ok(Inserted::New(conn.last_insert_rowid()));
+    }
+    let into = conn
+        .prepare_cached("SELECT id FROM messages WHERE dedup_key = ?1")?
+        .query_row([&key], |r| r.get(0))
+        .optional()?;
+    Ok(Inserted::Merged(into))
 }
 
 fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO contacts (contact_id, contact_name, username, channel, first_seen,
-                               last_seen, messages)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)
+        "INSERT INTO contacts (contact_id, contact_name, username, channel, profile_pic,
+                               first_seen, last_seen, messages)
+         VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5, 1)
          ON CONFLICT (contact_id) DO UPDATE SET
              contact_name = coalesce(excluded.contact_name, contact_name),
              username = coalesce(excluded.username, username),
              channel = coalesce(excluded.channel, channel),
+             profile_pic = coalesce(excluded.profile_pic, profile_pic),
              last_seen = max(last_seen, excluded.last_seen),
              messages = messages + 1",
     )?
@@ -310,7 +334,8 @@ fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
         msg.contact_name,
         msg.username,
         msg.channel,
-        now
+        now,
+        msg.profile_pic,
     ])?;
     Ok(())
 }
@@ -375,6 +400,7 @@ impl IngestRequest {
                 contact_id: "c".into(),
                 contact_name: None,
                 username: None,
+                profile_pic: None,
                 text: Some(text.into()),
                 attachments: Vec::new(),
                 external_id: Some(external_id.into()),
@@ -413,7 +439,11 @@ mod tests {
             request("/b", "m3"),
         );
         let writes = [Write::Ingest(&a), Write::Ingest(&bad), Write::Ingest(&b)];
-        let results = store.write_batch(&writes, &["http://app".into()]).unwrap();
+        let rules = IngestRules {
+            forward_targets: vec!["http://app".into()],
+            dedup_window_ms: 2000,
+        };
+        let results = store.write_batch(&writes, &rules).unwrap();
         assert!(results[0].is_ok());
         assert!(results[1].is_err());
         assert!(results[2].is_ok());
@@ -432,7 +462,10 @@ mod tests {
         let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
         let (first, again) = (request("/a", "m1"), request("/a", "m1"));
         let results = store
-            .write_batch(&[Write::Ingest(&first), Write::Ingest(&again)], &[])
+            .write_batch(
+                &[Write::Ingest(&first), Write::Ingest(&again)],
+                &IngestRules::default(),
+            )
             .unwrap();
         let outcome = results[1].as_ref().unwrap().as_ref().unwrap();
         assert_eq!(outcome.duplicates, 1);
@@ -446,5 +479,69 @@ mod tests {
             .unwrap();
         assert_eq!((stored, duplicates), (0, 1));
         assert_eq!(store.counter("duplicates").unwrap(), 1);
+    }
+
+    /// A Chatrace message: no id, no sender time.
+    fn untimed(text: &str, at_ms: i64) -> IngestRequest {
+        let mut request = IngestRequest::sample(text, "unused");
+        request.messages[0].external_id = None;
+        request.received_at_ms = at_ms;
+        request
+    }
+
+    fn ingest_one(store: &mut Store, request: &IngestRequest, window_ms: i64) -> IngestOutcome {
+        let rules = IngestRules {
+            forward_targets: Vec::new(),
+            dedup_window_ms: window_ms,
+        };
+        let results = store
+            .write_batch(&[Write::Ingest(request)], &rules)
+            .unwrap();
+        results.into_iter().next().unwrap().unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_repeat_without_an_id_is_merged_only_within_the_window() {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let first = ingest_one(&mut store, &untimed("ok", 10_000), 2_000);
+        assert_eq!(first.stored_ids.len(), 1);
+        // The same request again a second later: a flow that fired twice.
+        let again = ingest_one(&mut store, &untimed("ok", 11_000), 2_000);
+        assert_eq!((again.stored_ids.len(), again.duplicates), (0, 1));
+        let merged_into: i64 = store
+            .conn
+            .query_row("SELECT message_id FROM merged", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(merged_into, first.stored_ids[0]);
+        // A minute later it is the person writing "ok" again.
+        let later = ingest_one(&mut store, &untimed("ok", 71_000), 2_000);
+        assert_eq!(later.stored_ids.len(), 1);
+        // Another text, or the window turned off, is always a new message.
+        assert_eq!(
+            ingest_one(&mut store, &untimed("ok!", 71_500), 2_000).duplicates,
+            0
+        );
+        assert_eq!(
+            ingest_one(&mut store, &untimed("ok", 71_600), 0).duplicates,
+            0
+        );
+    }
+
+    #[test]
+    fn one_request_carrying_the_same_text_twice_keeps_both() {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let mut request = untimed("ok", 5_000);
+        request.messages.push(request.messages[0].clone());
+        assert_eq!(ingest_one(&mut store, &request, 2_000).stored_ids.len(), 2);
+    }
+
+    #[test]
+    fn a_keyed_duplicate_names_the_message_it_repeats() {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let first = ingest_one(&mut store, &IngestRequest::sample("hi", "m1"), 2_000);
+        let again = ingest_one(&mut store, &IngestRequest::sample("hi", "m1"), 2_000);
+        assert_eq!(again.duplicates, 1);
+        let merged = store.recent_merged(10, 100).unwrap();
+        assert_eq!(merged[0].message_id, Some(first.stored_ids[0]));
     }
 }

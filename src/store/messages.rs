@@ -6,6 +6,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::Store;
+use crate::chatrace::ContactInfo;
 use crate::error::Result;
 use crate::payload::Attachment;
 use crate::time::format_rfc3339;
@@ -49,8 +50,14 @@ pub struct FirstMessage {
     pub username: Option<String>,
 }
 
-pub(super) const MESSAGE_COLUMNS: &str = "id, received_at, sent_at, channel, direction, contact_id,
-    contact_name, username, text, attachments, external_id, raw_request_id, is_test";
+/// A message's columns, its name and username filled from the contact when the message
+/// itself had none: Chatrace often sends no name, and the name lookup learns it later.
+pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.received_at, m.sent_at, m.channel,
+    m.direction, m.contact_id, coalesce(m.contact_name, c.contact_name),
+    coalesce(m.username, c.username), m.text, m.attachments, m.external_id,
+    m.raw_request_id, m.is_test";
+/// Where `MESSAGE_COLUMNS` come from.
+pub(super) const MESSAGES: &str = "messages m LEFT JOIN contacts c ON c.contact_id = m.contact_id";
 
 pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
     let attachments: String = row.get(9)?;
@@ -75,7 +82,7 @@ impl Store {
     /// The catch-up cursor: messages with id greater than `after`, oldest first.
     pub fn messages_after(&self, after: i64, limit: u32) -> Result<Vec<Message>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.id > ?1 ORDER BY m.id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![after, limit], message_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -88,8 +95,8 @@ impl Store {
         mut each: impl FnMut(Message) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE received_at >= ?1 AND is_test = 0 ORDER BY id"
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES}
+             WHERE m.received_at >= ?1 AND m.is_test = 0 ORDER BY m.id"
         ))?;
         let rows = stmt.query_map([since_ms], message_from_row)?;
         for row in rows {
@@ -110,7 +117,7 @@ impl Store {
     pub fn recent_messages(&self, page: u32, per_page: u32) -> Result<(Vec<Message>, bool)> {
         let offset = i64::from(page) * i64::from(per_page);
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} ORDER BY m.id DESC LIMIT ?1 OFFSET ?2"
         ))?;
         let rows = stmt.query_map(params![i64::from(per_page) + 1, offset], message_from_row)?;
         let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -152,6 +159,44 @@ impl Store {
             )?
             .execute(params![sent_at_ms, channel, contact_id, text])?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Contacts without a name whose lookup has not run, or last ran before `retry_before`.
+    pub fn contacts_to_look_up(&self, retry_before: i64, limit: u32) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT contact_id FROM contacts INDEXED BY contacts_unnamed
+             WHERE contact_name IS NULL AND (looked_up_at IS NULL OR looked_up_at < ?1)
+             ORDER BY looked_up_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![retry_before, limit], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What a lookup found; a name or picture the contact already has is kept.
+    pub fn record_lookup(
+        &self,
+        contact_id: &str,
+        info: &ContactInfo,
+        error: Option<&str>,
+        at_ms: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET contact_name = coalesce(contact_name, ?2),
+                                     profile_pic = coalesce(profile_pic, ?3),
+                                     channel = coalesce(channel, ?4),
+                                     looked_up_at = ?5, lookup_error = ?6
+                 WHERE contact_id = ?1",
+            )?
+            .execute(params![
+                contact_id,
+                info.name,
+                info.profile_pic,
+                info.channel,
+                at_ms,
+                error
+            ])?;
+        Ok(())
     }
 
     /// The first real message: an incoming Instagram one when there is one early on, else

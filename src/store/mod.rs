@@ -14,10 +14,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::Result;
 
-pub use ingest::{IngestOutcome, IngestRequest, Rejection, Write};
+pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use messages::{Contact, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
-pub use requests::{FlaggedRequest, Problem, ProblemBody, RejectedRequest};
+pub use requests::{FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
 pub use stats::ByDay;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
@@ -25,6 +25,7 @@ pub use stats::ByDay;
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_forward.sql"),
+    include_str!("schema_repeats_and_names.sql"),
 ];
 
 /// WAL size, in pages, at which a commit also checkpoints (see `Store::connect`).
@@ -172,4 +173,30 @@ pub fn file_sizes(db: &Path) -> (u64, u64) {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
     (size(db), size(Path::new(&wal)))
+}
+
+/// Free and total bytes of the filesystem holding the database file, as an unprivileged
+/// user may use them.
+#[cfg(unix)]
+pub fn disk_space(db: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs only writes into the zeroed struct we own; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    // The field types differ between platforms (u32 on some 32-bit ones).
+    #[allow(clippy::unnecessary_cast)]
+    let (avail, blocks, frsize) = (st.f_bavail as u64, st.f_blocks as u64, st.f_frsize as u64);
+    Some((avail.saturating_mul(frsize), blocks.saturating_mul(frsize)))
+}
+
+#[cfg(not(unix))]
+pub fn disk_space(_db: &Path) -> Option<(u64, u64)> {
+    None
 }

@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-use super::messages::{message_from_row, MESSAGE_COLUMNS};
+use super::messages::{message_from_row, MESSAGES, MESSAGE_COLUMNS};
 use super::{Message, Store};
 use crate::error::Result;
 use crate::time::format_rfc3339;
@@ -168,7 +168,7 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut message = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.id = ?1"
         ))?;
         let mut due = Vec::with_capacity(rows.len());
         for (id, message_id, attempts) in rows {
@@ -342,11 +342,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{IngestRequest, Write};
+    use crate::store::{IngestRequest, IngestRules, Write};
 
     fn store_with_messages(n: usize, targets: &[&str]) -> Store {
         let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
-        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let rules = IngestRules {
+            forward_targets: targets.iter().map(|t| t.to_string()).collect(),
+            dedup_window_ms: 2000,
+        };
         let requests: Vec<IngestRequest> = (0..n)
             .map(|i| {
                 let mut request = IngestRequest::sample(&format!("m{i}"), &format!("x{i}"));
@@ -355,7 +358,7 @@ mod tests {
             })
             .collect();
         let writes: Vec<Write> = requests.iter().map(Write::Ingest).collect();
-        store.write_batch(&writes, &targets).unwrap();
+        store.write_batch(&writes, &rules).unwrap();
         store
     }
 

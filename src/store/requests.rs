@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Store;
 use crate::error::Result;
-use crate::text::excerpt;
+use crate::text::request_excerpt;
 use crate::time::format_rfc3339;
 
 /// Rejection reasons that mean "someone (likely Chatrace) calls, but misconfigured".
@@ -26,6 +26,17 @@ pub struct FlaggedRequest {
     pub flag_detail: String,
     /// The body's start (or the query string, for a GET), safe to show as text.
     pub excerpt: String,
+    pub test: bool,
+}
+
+/// A request whose message was taken for a repeat of one already stored.
+#[derive(Debug)]
+pub struct MergedRequest {
+    pub received_at_ms: i64,
+    /// The start of the request's body (or query string), safe to show as text.
+    pub excerpt: String,
+    /// The stored message it was merged into.
+    pub message_id: Option<i64>,
     pub test: bool,
 }
 
@@ -66,20 +77,20 @@ pub enum ProblemBody {
 }
 
 impl Store {
-    /// The newest flagged requests ("received, no message found" and unfilled variables).
+    /// The newest requests that produced no message ("received, no message found" and
+    /// unfilled variables). `substr` of an empty body is NULL, hence the coalesce: an empty
+    /// body is an ordinary misconfiguration and must show, not break the page.
     pub fn recent_flagged(&self, limit: u32, excerpt_chars: usize) -> Result<Vec<FlaggedRequest>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT received_at, method, content_type, flag, coalesce(flag_detail, ''),
-                    substr(body, 1, ?2), query, is_test
-             FROM raw_requests WHERE flag IS NOT NULL ORDER BY id DESC LIMIT ?1",
+                    coalesce(substr(body, 1, ?2), x''), query, is_test
+             FROM raw_requests WHERE flag IS NOT NULL AND stored = 0 AND duplicates = 0
+             ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit, BODY_PREFIX_BYTES], |r| {
             let body: Vec<u8> = r.get(5)?;
             let query: String = r.get(6)?;
-            let mut shown = excerpt(&body, excerpt_chars);
-            if shown.is_empty() && !query.is_empty() {
-                shown = format!("?{}", excerpt(query.as_bytes(), excerpt_chars));
-            }
+            let shown = request_excerpt(&body, &query, excerpt_chars);
             Ok(FlaggedRequest {
                 received_at_ms: r.get(0)?,
                 method: r.get(1)?,
@@ -88,6 +99,27 @@ impl Store {
                 flag_detail: r.get(4)?,
                 excerpt: shown,
                 test: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest merged repeats, newest first.
+    pub fn recent_merged(&self, limit: u32, excerpt_chars: usize) -> Result<Vec<MergedRequest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.received_at, coalesce(substr(r.body, 1, ?2), x''), r.query, g.message_id,
+                    r.is_test
+             FROM merged g JOIN raw_requests r ON r.id = g.raw_request_id
+             ORDER BY g.id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit, BODY_PREFIX_BYTES], |r| {
+            let body: Vec<u8> = r.get(1)?;
+            let query: String = r.get(2)?;
+            Ok(MergedRequest {
+                received_at_ms: r.get(0)?,
+                excerpt: request_excerpt(&body, &query, excerpt_chars),
+                message_id: r.get(3)?,
+                test: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

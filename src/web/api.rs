@@ -15,6 +15,9 @@ use crate::{forward, reply};
 use super::request::{Request, Response};
 use super::state::Context;
 
+/// Below this much free disk, webhooks cannot be stored reliably (each may need a few
+/// hundred KiB of write-ahead log): the relay reports itself unhealthy.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 /// `POST /api/setup/<action>` runs a checklist button, e.g. `/api/setup/recheck_token`.
@@ -108,13 +111,24 @@ fn number_param<T: std::str::FromStr>(
     }
 }
 
-/// `GET /healthz`: 200 only when a write can be committed right now.
+/// `GET /healthz`: 200 only when a write can be committed right now and the disk holding
+/// the database has room for more than that one small write.
 pub fn healthz(cx: &mut Context, _req: &Request) -> Result<Response> {
-    Ok(match cx.state.writer.health_check() {
-        Ok(()) => Response::json(200, &json!({ "status": "ok" })),
-        Err(e) => Response::json(503, &json!({ "status": "error", "error": e.to_string() }))
-            .with_header("Retry-After", "5"),
-    })
+    let unhealthy = |error: String| {
+        Response::json(503, &json!({ "status": "error", "error": error }))
+            .with_header("Retry-After", "5")
+    };
+    if let Err(e) = cx.state.writer.health_check() {
+        return Ok(unhealthy(e.to_string()));
+    }
+    // A tiny write can still fit where a webhook no longer does.
+    let room = crate::store::disk_space(&cx.state.config.db).map(|(free, _)| free);
+    if let Some(free) = room.filter(|free| *free < MIN_FREE_BYTES) {
+        return Ok(unhealthy(format!(
+            "the disk holding the database is full ({free} bytes free)"
+        )));
+    }
+    Ok(Response::json(200, &json!({ "status": "ok" })))
 }
 
 /// `GET /api/setup`: the same checklist the page shows, as JSON.

@@ -10,7 +10,9 @@ use crate::checklist::{self, Action, Check, Fact, FactKind, Status};
 use crate::error::Result;
 use crate::i18n::Lang;
 use crate::secret::constant_time_eq;
-use crate::store::{Contact, FailedDelivery, FlaggedRequest, Message, RejectedRequest, Requeue};
+use crate::store::{
+    Contact, FailedDelivery, FlaggedRequest, MergedRequest, Message, RejectedRequest, Requeue,
+};
 use crate::text::{form_field, percent_encode};
 use crate::time::{now_ms, parse_rfc3339};
 use crate::{forward, reply};
@@ -109,6 +111,25 @@ struct Login {
     frame: Frame,
     login_csrf: String,
     error: Option<&'static str>,
+    /// The command that prints the token of this very relay: its database, by full path.
+    token_command: String,
+}
+
+/// `sudo chatrace-relay admin-token --db /var/lib/chatrace-relay/chatrace-relay.db` for the
+/// unit: run elsewhere without the path, the command would find no database.
+fn token_command(cx: &Context) -> String {
+    let db = &cx.state.config.db;
+    let full = std::fs::canonicalize(db).unwrap_or_else(|_| db.clone());
+    let path = full.display().to_string();
+    let quoted = if path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+    {
+        path
+    } else {
+        format!("'{}'", path.replace('\'', r"'\''"))
+    };
+    format!("sudo chatrace-relay admin-token --db {quoted}")
 }
 
 /// `GET /login`.
@@ -125,6 +146,7 @@ pub fn login_form(cx: &mut Context, req: &Request) -> Result<Response> {
         frame: Frame::new(req, None, "login"),
         login_csrf: token.clone(),
         error: None,
+        token_command: token_command(cx),
     };
     Ok(
         html(200, views::render("login.html", req.lang(), &page)?).with_header(
@@ -152,6 +174,7 @@ pub fn login(cx: &mut Context, req: &Request) -> Result<Response> {
             frame: Frame::new(req, None, "login"),
             login_csrf: expected.clone(),
             error: Some(error),
+            token_command: token_command(cx),
         };
         Ok(html(status, views::render("login.html", lang, &page)?))
     };
@@ -309,6 +332,7 @@ struct Dashboard {
     messages: Vec<MessageRow>,
     more_messages: bool,
     flagged: Vec<FlaggedRow>,
+    merged: Vec<MergedRow>,
     rejected: Vec<RejectedRow>,
     failed: Vec<FailedRow>,
     reply: ReplyBox,
@@ -420,6 +444,7 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
     let (messages, more_messages) = cx.store.recent_messages(0, DASHBOARD_MESSAGES)?;
     let flagged = cx.store.recent_flagged(PROBLEM_ROWS, EXCERPT_CHARS)?;
     let rejected = cx.store.recent_rejected(PROBLEM_ROWS)?;
+    let merged = cx.store.recent_merged(PROBLEM_ROWS, EXCERPT_CHARS)?;
     let page = Dashboard {
         frame: Frame::new(req, Some(current), "dashboard"),
         flash: cx.state.sessions.take_flash(&current.id),
@@ -436,6 +461,10 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
         flagged: flagged
             .into_iter()
             .map(|f| FlaggedRow::new(f, lang))
+            .collect(),
+        merged: merged
+            .into_iter()
+            .map(|m| MergedRow::new(m, lang))
             .collect(),
         rejected: rejected
             .into_iter()
@@ -610,6 +639,8 @@ impl MessageRow {
                 .into_iter()
                 .map(|a| AttachmentView {
                     href: web_url(&a.url),
+                    preview: web_url(&a.url)
+                        .filter(|u| a.kind == "image" && u[..6].eq_ignore_ascii_case("https:")),
                     kind: a.kind,
                     url: a.url,
                 })
@@ -625,6 +656,9 @@ struct AttachmentView {
     url: String,
     /// Only http(s) URLs become links; anything else (javascript:, data:...) stays text.
     href: Option<String>,
+    /// An image's URL to show as a preview: https only, the one scheme the page's
+    /// Content-Security-Policy lets images load from.
+    preview: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -661,6 +695,26 @@ impl FlaggedRow {
             },
             excerpt: f.excerpt,
             test: f.test,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MergedRow {
+    time: String,
+    excerpt: String,
+    /// The stored message it was taken for.
+    message_id: Option<i64>,
+    test: bool,
+}
+
+impl MergedRow {
+    fn new(m: MergedRequest, lang: Lang) -> MergedRow {
+        MergedRow {
+            time: lang.datetime(m.received_at_ms),
+            excerpt: m.excerpt,
+            message_id: m.message_id,
+            test: m.test,
         }
     }
 }
@@ -793,6 +847,7 @@ mod tests {
             messages: Vec::new(),
             more_messages: false,
             flagged: Vec::new(),
+            merged: Vec::new(),
             rejected: Vec::new(),
             failed: Vec::new(),
             reply: ReplyBox {

@@ -32,11 +32,12 @@ const LISTENER_CHECK: Duration = Duration::from_secs(5);
 const QUIET_CHECK: Duration = Duration::from_secs(1);
 
 /// Sent with every answer, pages and API alike: nothing the relay serves may run script,
-/// load from elsewhere, be framed, or be sniffed into another content type.
+/// load anything but images from elsewhere (previews of photos people sent, over https
+/// only), be framed, or be sniffed into another content type.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+        "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),

@@ -10,7 +10,7 @@ use crate::payload;
 use crate::sample::TEST_HEADER;
 use crate::secret::constant_time_eq;
 use crate::store::{IngestOutcome, IngestRequest, Rejection};
-use crate::text::{excerpt, form_field, parse_form};
+use crate::text::{form_field, parse_form, request_excerpt};
 use crate::time::now_ms;
 
 use super::request::{Handled, Request, Response};
@@ -199,11 +199,7 @@ pub fn log_rejection(cx: &Context, req: &Request, reason: &'static str, detail: 
         req.body.len(),
         req.client.as_deref().unwrap_or("-")
     );
-    let query = redact_query(&req.query);
-    let mut shown = excerpt(&req.body, EXCERPT_CHARS);
-    if shown.is_empty() && !query.is_empty() {
-        shown = format!("?{}", excerpt(query.as_bytes(), EXCERPT_CHARS));
-    }
+    let shown = request_excerpt(&req.body, &redact_query(&req.query), EXCERPT_CHARS);
     cx.state.writer.reject(Rejection {
         received_at_ms: now_ms(),
         reason,

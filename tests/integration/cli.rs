@@ -185,3 +185,17 @@ fn sigterm_stops_cleanly_after_answering_accepted_webhooks() {
         );
     }
 }
+
+/// A mistyped or relative --db must not quietly create a new database whose token signs
+/// nothing in.
+#[test]
+fn admin_token_without_a_database_says_so_and_creates_nothing() {
+    let dir = temp_dir("admin-token-missing");
+    let db = dir.join("nothing-here.db");
+    let (ok, out, err) = run(&["admin-token", "--db", db.to_str().unwrap()]);
+    assert!(!ok, "exit status must say it failed");
+    assert!(out.trim().is_empty(), "no token printed: {out}");
+    assert!(err.contains("no database at"), "{err}");
+    assert!(err.contains("serve"), "says how to create one: {err}");
+    assert!(!db.exists(), "nothing was created");
+}

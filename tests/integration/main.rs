@@ -16,6 +16,7 @@ mod metrics;
 mod page_actions;
 mod pages;
 mod read_api;
+mod real_chatrace;
 mod reply;
 mod setup;
 mod webhook;
