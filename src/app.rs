@@ -100,7 +100,8 @@ pub fn serve(config: Config) -> Result<()> {
             store,
         })
         .collect();
-    crate::web::run(server, addr, limits, contexts)?;
+    let writer = state.writer.clone();
+    crate::web::run(server, addr, limits, contexts, move || writer.fatal())?;
     // The writer takes jobs in order, so once this health check is through, every webhook
     // handed over before it is committed and its answer is with the responders.
     if let Err(e) = state.writer.health_check() {

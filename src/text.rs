@@ -14,7 +14,7 @@ pub fn parse_form(s: &str) -> Vec<(String, String)> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key), percent_decode(value))
+            (decode_component(key), decode_component(value))
         })
         .collect()
 }
@@ -51,7 +51,8 @@ pub fn excerpt(body: &[u8], max_chars: usize) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// One form or query component, percent- and plus-decoded.
+pub fn decode_component(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -93,6 +94,16 @@ pub fn request_excerpt(body: &[u8], query: &str, chars: usize) -> String {
     } else {
         shown
     }
+}
+
+/// Text from a request as a log line may quote it: control characters (a CR or LF would
+/// start a forged line, ESC would drive the terminal) are written as escapes, so one log
+/// line stays one line.
+pub fn log_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect())
 }
 
 /// The value of a header, by case-insensitive name; the first when repeated.
@@ -176,6 +187,14 @@ mod tests {
             format!("{:032x}", fnv1a_128([b"a".as_slice()])),
             "d228cb696f1a8caf78912b704e4a8964"
         );
+    }
+
+    #[test]
+    fn log_lines_cannot_be_forged() {
+        assert_eq!(log_safe("/instagram/webhook"), "/instagram/webhook");
+        assert_eq!(log_safe("/x\r\n[INFO ] forged"), "/x\\r\\n[INFO ] forged");
+        assert_eq!(log_safe("a\u{1b}[31mb\u{85}"), "a\\u{1b}[31mb\\u{85}");
+        assert_eq!(log_safe("Привет"), "Привет");
     }
 
     #[test]

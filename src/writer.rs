@@ -18,7 +18,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ enum Job {
 pub struct Writer {
     jobs: SyncSender<Job>,
     newest: Arc<NewestMessage>,
+    /// Set once the database can never be written again; the relay must then exit.
+    fatal: Arc<OnceLock<String>>,
 }
 
 /// The newest committed message id, with a way to wait for it to grow: long-polling readers
@@ -97,10 +99,16 @@ impl Writer {
         newest.publish(store.newest_message_id()?);
         let published = Arc::clone(&newest);
         let answers = start_responders()?;
+        let fatal = Arc::new(OnceLock::new());
+        let writer = Writer {
+            jobs,
+            newest,
+            fatal: Arc::clone(&fatal),
+        };
         thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(&mut store, &queue, &rules, &published, &answers))?;
-        Ok(Writer { jobs, newest })
+            .spawn(move || run(&mut store, &queue, &rules, &published, &answers, &fatal))?;
+        Ok(writer)
     }
 
     /// Queues a webhook request for the next batch and returns at once (or waits while the
@@ -135,6 +143,12 @@ impl Writer {
 
     pub fn newest(&self) -> &Arc<NewestMessage> {
         &self.newest
+    }
+
+    /// Why nothing can be stored any more, once that is so: the process should exit, so
+    /// that the failure is loud and systemd starts it again.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.get().cloned()
     }
 }
 
@@ -177,6 +191,7 @@ fn run(
     rules: &IngestRules,
     newest: &NewestMessage,
     answers: &Sender<Answer>,
+    fatal: &OnceLock<String>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Blocks for the first job, then takes whatever else is already waiting.
@@ -188,7 +203,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit(store, &mut batch, rules, newest, answers);
+        commit(store, &mut batch, rules, newest, answers, fatal);
     }
 }
 
@@ -198,8 +213,17 @@ fn commit(
     rules: &IngestRules,
     newest: &NewestMessage,
     answers: &Sender<Answer>,
+    fatal: &OnceLock<String>,
 ) {
     use crate::store::Write;
+    // One stat per batch: a commit into a deleted file would be acknowledged and lost.
+    if let Some(gone) = store.file_gone() {
+        if fatal.set(gone.clone()).is_ok() {
+            error!("{gone}: nothing can be stored; the relay stops");
+        }
+        fail_batch(batch, answers, &gone);
+        return;
+    }
     let writes: Vec<Write> = batch
         .iter()
         .map(|job| match job {
@@ -239,18 +263,22 @@ fn commit(
         Err(e) => {
             // Nothing in the batch was committed: every webhook in it is answered 503.
             error!("write batch of {} failed: {e}", batch.len());
-            let reason = e.to_string();
-            for job in batch.drain(..) {
-                match job {
-                    Job::Ingest(_, done) => {
-                        answer(answers, done, Err(Error::NotStored(reason.clone())));
-                    }
-                    Job::HealthCheck(reply) => {
-                        let _ = reply.send(Err(Error::NotStored(reason.clone())));
-                    }
-                    Job::Reject(_) => {}
-                }
+            fail_batch(batch, answers, &e.to_string());
+        }
+    }
+}
+
+/// Answers every job of a batch that was not committed.
+fn fail_batch(batch: &mut Vec<Job>, answers: &Sender<Answer>, reason: &str) {
+    for job in batch.drain(..) {
+        match job {
+            Job::Ingest(_, done) => {
+                answer(answers, done, Err(Error::NotStored(reason.to_string())));
             }
+            Job::HealthCheck(reply) => {
+                let _ = reply.send(Err(Error::NotStored(reason.to_string())));
+            }
+            Job::Reject(_) => {}
         }
     }
 }
@@ -294,6 +322,7 @@ mod tests {
         let writer = Writer {
             jobs,
             newest: Arc::default(),
+            fatal: Arc::default(),
         };
         let (tx, rx) = mpsc::channel();
         let request = IngestRequest::sample("hi", "w1");

@@ -33,6 +33,8 @@ const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 
 pub struct Store {
     conn: Connection,
+    /// The file as opened: its path, and its device and inode then.
+    file: Option<(std::path::PathBuf, (u64, u64))>,
 }
 
 impl Store {
@@ -67,7 +69,23 @@ impl Store {
         // a lower p99, for a WAL file of up to 40 MB (BENCHMARKS.md).
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.busy_timeout(Duration::from_secs(2))?;
-        Ok(Store { conn })
+        let file = identity(path).map(|id| (path.to_path_buf(), id));
+        Ok(Store { conn, file })
+    }
+
+    /// Why the database file this connection writes to is no longer the one at its path:
+    /// deleted (with its directory, say) or replaced. SQLite would go on writing into the
+    /// unlinked file, and every acknowledged webhook would vanish with the process.
+    pub fn file_gone(&self) -> Option<String> {
+        let (path, opened) = self.file.as_ref()?;
+        match identity(path) {
+            None => Some(format!("the database file {} is gone", path.display())),
+            Some(now) if now != *opened => Some(format!(
+                "the database file {} was replaced by another file",
+                path.display()
+            )),
+            Some(_) => None,
+        }
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -165,6 +183,18 @@ impl Store {
             .pragma_query_value(None, "synchronous", |r| r.get(0))?;
         Ok((mode, sync))
     }
+}
+
+/// A file's device and inode; None where it does not exist or has no such identity.
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_path: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 /// Bytes on disk of the database file and of its write-ahead log beside it.

@@ -74,14 +74,45 @@ pub fn drop_dead_clients(
 /// shutdown then act on the one object the duplicate holds, whatever happens to the number.
 #[cfg(target_os = "linux")]
 pub fn close_quiet(local_port: u16, quiet_for: Duration) -> usize {
-    use std::net::{Shutdown, TcpStream};
+    use std::net::Shutdown;
+    let limit = u32::try_from(quiet_for.as_millis()).unwrap_or(u32::MAX);
+    let mut closed = 0;
+    for_each_connection(local_port, |socket| {
+        if quiet_millis(socket).is_some_and(|ms| ms >= limit) {
+            closed += usize::from(socket.shutdown(Shutdown::Read).is_ok());
+        }
+    });
+    closed
+}
+
+/// Shuts down the connection from `peer`: both ways after a request whose framing was
+/// ambiguous (nothing more may be read from it), or only reading when its body took too
+/// long (the answer saying so still goes out). True when the connection was found.
+#[cfg(target_os = "linux")]
+pub fn shut_down(local_port: u16, peer: SocketAddr, how: std::net::Shutdown) -> bool {
+    let mut found = false;
+    for_each_connection(local_port, |socket| {
+        if socket.peer_addr().is_ok_and(|p| p == peer) {
+            found |= socket.shutdown(how).is_ok();
+        }
+    });
+    found
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn shut_down(_local_port: u16, _peer: SocketAddr, _how: std::net::Shutdown) -> bool {
+    false
+}
+
+/// Calls `each` with a duplicate of every accepted connection to `local_port`.
+#[cfg(target_os = "linux")]
+fn for_each_connection(local_port: u16, mut each: impl FnMut(&std::net::TcpStream)) {
+    use std::net::TcpStream;
     use std::os::fd::{BorrowedFd, RawFd};
 
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return 0;
+        return;
     };
-    let limit = u32::try_from(quiet_for.as_millis()).unwrap_or(u32::MAX);
-    let mut closed = 0;
     for entry in entries.flatten() {
         let Some(fd) = entry
             .file_name()
@@ -99,7 +130,7 @@ pub fn close_quiet(local_port: u16, quiet_for: Duration) -> usize {
         }
         // SAFETY: the number is only borrowed for the duplicating call. Were it closed
         // meanwhile, `dup` fails with EBADF; were it reused, the duplicate holds the new
-        // object, which the checks below then judge on its own.
+        // object, which the caller then judges on its own.
         let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned();
         let Ok(owned) = owned else { continue };
         if !holds_socket(&owned) {
@@ -112,12 +143,11 @@ pub fn close_quiet(local_port: u16, quiet_for: Duration) -> usize {
         let socket = TcpStream::from(owned);
         let accepted =
             socket.local_addr().is_ok_and(|a| a.port() == local_port) && socket.peer_addr().is_ok();
-        if accepted && quiet_millis(&socket).is_some_and(|ms| ms >= limit) {
-            closed += usize::from(socket.shutdown(Shutdown::Read).is_ok());
+        if accepted {
+            each(&socket);
         }
         // Dropping `socket` closes only the duplicate; the connection stays tiny_http's.
     }
-    closed
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -182,7 +182,10 @@ pub fn login(cx: &mut Context, req: &Request) -> Result<Response> {
     if !sessions.login_allowed(&client, now) {
         return again(429, lang.t("login_throttled"));
     }
-    let token = form_field(&form, "token").unwrap_or("").trim();
+    // A pasted token may bring a line break or a space along; nothing else is forgiven.
+    let token = form_field(&form, "token")
+        .unwrap_or("")
+        .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
     if !constant_time_eq(token.as_bytes(), cx.state.admin_token.as_bytes()) {
         sessions.login_failed(&client, now);
         warn!("failed sign-in to the setup page from {client}");
@@ -290,7 +293,8 @@ pub fn switch_lang(cx: &mut Context, req: &Request) -> Result<Response> {
     let back = req
         .query_param("back")
         .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
-        .filter(|b| !b.chars().any(char::is_control))
+        // A Location header carries ASCII only; anything else falls back to the start page.
+        .filter(|b| b.bytes().all(|c| c.is_ascii_graphic()))
         .unwrap_or_else(|| "/".into());
     let mut answer = see_other(&back);
     if let Some(lang) = req.query_param("to").and_then(|c| Lang::from_code(&c)) {

@@ -184,9 +184,8 @@ fn check(
                 "missing_secret",
                 "no secret: send the header X-Webhook-Secret (or ?secret= in the URL)",
             )),
-            Some(p) if constant_time_eq(p.trim().as_bytes(), state.webhook_secret.as_bytes()) => {
-                Ok(None)
-            }
+            // Exactly the secret: nothing trimmed, so `secret ` or `\u{3000}secret` is wrong.
+            Some(p) if constant_time_eq(p.as_bytes(), state.webhook_secret.as_bytes()) => Ok(None),
             Some(_) => Err(webhook::refuse(
                 cx,
                 req,
@@ -198,9 +197,7 @@ fn check(
             let given = req
                 .header("Authorization")
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|t| {
-                constant_time_eq(t.trim().as_bytes(), state.admin_token.as_bytes())
-            }) {
+            if given.is_some_and(|t| constant_time_eq(t.as_bytes(), state.admin_token.as_bytes())) {
                 Ok(None)
             } else {
                 Err(Response::error(

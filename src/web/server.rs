@@ -3,24 +3,29 @@
 //! no routes: each worker hands every request to its `Handler`.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 
 use crate::error::{Error, Result};
+use crate::text::log_safe;
 
-use super::defences::{close_quiet, drop_dead_clients, listener_closed};
+use super::defences::{close_quiet, drop_dead_clients, listener_closed, shut_down};
 use super::request::{Handled, Request, Responder, Response};
 
 /// Declared bodies above this are not drained when refused: tiny_http would allocate the
 /// whole remainder in one buffer when the request is dropped, and a forged Content-Length of
 /// terabytes aborts the process. Such connections are abandoned instead (see `refuse_huge`).
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The request line and headers together may not exceed this: they are kept with every
+/// stored request, and tiny_http itself sets no limit.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// How often an idle worker looks whether a stop was asked for.
 const STOP_POLL: Duration = Duration::from_millis(250);
@@ -57,7 +62,64 @@ pub trait Handler: Send + 'static {
 #[derive(Clone, Copy)]
 pub struct Limits {
     pub max_body: usize,
+    /// How long a client may stay silent, and how long one request's body may take.
     pub client_timeout: Duration,
+}
+
+/// What every worker shares: the limits, the port connections arrive on, and the bodies
+/// being read right now with their deadlines.
+struct Shared {
+    limits: Limits,
+    port: u16,
+    reading: Mutex<Vec<Reading>>,
+}
+
+/// A request body a worker is reading. A client that sends it slowly, a byte now and then,
+/// is never quiet long enough for `close_quiet`; the deadline ends it all the same.
+struct Reading {
+    peer: SocketAddr,
+    deadline: Instant,
+    overdue: bool,
+}
+
+impl Shared {
+    fn start_reading(&self, peer: Option<SocketAddr>) {
+        if let Some(peer) = peer {
+            let deadline = Instant::now() + self.limits.client_timeout;
+            lock(&self.reading).push(Reading {
+                peer,
+                deadline,
+                overdue: false,
+            });
+        }
+    }
+
+    /// Whether the body's deadline passed while it was read.
+    fn done_reading(&self, peer: Option<SocketAddr>) -> bool {
+        let mut reading = lock(&self.reading);
+        match reading.iter().position(|r| Some(r.peer) == peer) {
+            Some(i) => reading.swap_remove(i).overdue,
+            None => false,
+        }
+    }
+
+    /// Stops reading the bodies past their deadline: the blocked read then ends.
+    fn cut_off_overdue(&self) -> usize {
+        let now = Instant::now();
+        let mut cut = 0;
+        for r in lock(&self.reading).iter_mut() {
+            if !r.overdue && r.deadline <= now {
+                r.overdue = true;
+                cut += usize::from(shut_down(self.port, r.peer, Shutdown::Read));
+            }
+        }
+        cut
+    }
+}
+
+/// A poisoned lock only means a worker panicked mid-update; the list stays usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Binds the listener; `listening on http://ADDR` is printed once connections are accepted.
@@ -73,24 +135,31 @@ pub fn bind(listen: &str, client_timeout: Duration) -> Result<(tiny_http::Server
 
 /// Runs one worker thread per handler. Returns Ok after a stop signal, once every request
 /// already accepted has been handled (deferred answers may still be on their way); returns
-/// the failure if tiny_http's accept thread dies, so the process exits non-zero and systemd
-/// restarts it.
+/// the failure if tiny_http's accept thread dies or `fatal` names one, so the process exits
+/// non-zero and systemd restarts it.
 pub fn run<H: Handler>(
     server: tiny_http::Server,
     addr: SocketAddr,
     limits: Limits,
     handlers: Vec<H>,
+    fatal: impl Fn() -> Option<String>,
 ) -> Result<()> {
     let server = Arc::new(server);
+    let shared = Arc::new(Shared {
+        limits,
+        port: addr.port(),
+        reading: Mutex::new(Vec::new()),
+    });
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
     let mut workers = Vec::with_capacity(handlers.len());
     for (n, mut handler) in handlers.into_iter().enumerate() {
         let server = Arc::clone(&server);
+        let shared = Arc::clone(&shared);
         let fatal = fatal_tx.clone();
         workers.push(
             thread::Builder::new()
                 .name(format!("worker-{n}"))
-                .spawn(move || serve_requests(&server, &mut handler, limits, &fatal))?,
+                .spawn(move || serve_requests(&server, &mut handler, &shared, &fatal))?,
         );
     }
     drop(fatal_tx);
@@ -107,12 +176,18 @@ pub fn run<H: Handler>(
         }
         if quiet_check.due() {
             let closed = close_quiet(addr.port(), limits.client_timeout);
-            if closed > 0 {
+            let cut = shared.cut_off_overdue();
+            if closed + cut > 0 {
                 debug!(
-                    "closed {closed} connection(s) quiet for {:?}",
+                    "closed {closed} connection(s) quiet for {:?}, cut off {cut} slow body(ies)",
                     limits.client_timeout
                 );
             }
+        }
+        if let Some(reason) = fatal() {
+            // A moment for the answers that say so (503s) to go out.
+            thread::sleep(STOP_POLL);
+            return Err(Error::Server(reason));
         }
         match fatal_rx.recv_timeout(STOP_POLL) {
             Ok(reason) => return Err(Error::Server(reason)),
@@ -158,12 +233,12 @@ impl Every {
 fn serve_requests<H: Handler>(
     server: &tiny_http::Server,
     handler: &mut H,
-    limits: Limits,
+    shared: &Shared,
     fatal: &mpsc::Sender<String>,
 ) {
     while !crate::shutdown::requested() {
         match server.recv_timeout(STOP_POLL) {
-            Ok(Some(request)) => handle(handler, limits, request),
+            Ok(Some(request)) => handle(handler, shared, request),
             Ok(None) => {}
             Err(e) => {
                 let _ = fatal.send(format!("accepting connections failed: {e}"));
@@ -178,14 +253,38 @@ fn serve_requests<H: Handler>(
     let deadline = Instant::now() + DRAIN_TIME;
     while Instant::now() < deadline {
         match server.try_recv() {
-            Ok(Some(request)) => handle(handler, limits, request),
+            Ok(Some(request)) => handle(handler, shared, request),
             _ => return,
         }
     }
 }
 
-fn handle<H: Handler>(handler: &mut H, limits: Limits, mut raw: tiny_http::Request) {
-    let max_body = limits.max_body;
+fn handle<H: Handler>(handler: &mut H, shared: &Shared, mut raw: tiny_http::Request) {
+    let port = shared.port;
+    if let Some(problem) = framing_problem(&raw) {
+        // Where a proxy in front and tiny_http could disagree on where this body ends, what
+        // tiny_http would read next may be a request hidden in it: nothing more is read.
+        handler.refused(
+            &convert(&raw, Vec::new()),
+            "bad_framing",
+            problem.to_string(),
+        );
+        respond_and_close(raw, Response::error(400, problem), port);
+        return;
+    }
+    let head = raw.url().len()
+        + raw
+            .headers()
+            .iter()
+            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
+            .sum::<usize>();
+    if head > MAX_HEAD {
+        let detail = format!("request line and headers larger than {MAX_HEAD} bytes");
+        handler.refused(&convert(&raw, Vec::new()), "too_large", detail.clone());
+        respond_and_close(raw, Response::error(431, &detail), port);
+        return;
+    }
+    let max_body = shared.limits.max_body;
     let declared = raw.body_length().unwrap_or(0);
     if declared > max_body {
         let response = too_large(handler, &raw, max_body);
@@ -196,15 +295,34 @@ fn handle<H: Handler>(handler: &mut H, limits: Limits, mut raw: tiny_http::Reque
         }
         return;
     }
+    let peer = raw.remote_addr().copied();
     let mut body = Vec::new();
+    shared.start_reading(peer);
     let read = raw
         .as_reader()
         .take(max_body as u64 + 1)
         .read_to_end(&mut body);
+    let overdue = shared.done_reading(peer);
+    if overdue {
+        let detail = format!(
+            "the body took longer than {:?}; {} bytes had arrived",
+            shared.limits.client_timeout,
+            body.len()
+        );
+        // Cut short like a body that stopped coming, only by the clock.
+        handler.refused(&convert(&raw, Vec::new()), "incomplete", detail.clone());
+        respond_and_close(raw, Response::error(408, &detail), port);
+        return;
+    }
     if let Err(e) = read {
-        // The client went away or sent a broken chunked body: nobody is left to answer.
+        // The client went away or sent a broken chunked body: where the next request
+        // would start is unknown, so the connection ends here.
         warn!("reading a request body failed: {e}");
-        respond(raw, Response::error(400, "could not read the request body"));
+        respond_and_close(
+            raw,
+            Response::error(400, "could not read the request body"),
+            port,
+        );
         return;
     }
     if body.len() > max_body {
@@ -231,11 +349,19 @@ fn handle<H: Handler>(handler: &mut H, limits: Limits, mut raw: tiny_http::Reque
     let handled = match catch_unwind(AssertUnwindSafe(|| handler.handle(&request))) {
         Ok(Ok(handled)) => handled,
         Ok(Err(e)) => {
-            error!("{} {}: {e}", request.method, request.path);
+            error!(
+                "{} {}: {e}",
+                log_safe(&request.method),
+                log_safe(&request.path)
+            );
             Handled::Now(Response::internal_error())
         }
         Err(_) => {
-            error!("{} {}: handler panicked", request.method, request.path);
+            error!(
+                "{} {}: handler panicked",
+                log_safe(&request.method),
+                log_safe(&request.path)
+            );
             Handled::Now(Response::internal_error())
         }
     };
@@ -246,6 +372,53 @@ fn handle<H: Handler>(handler: &mut H, limits: Limits, mut raw: tiny_http::Reque
             respond(raw, response)
         }))),
     }
+}
+
+/// A body whose end a proxy in front could see elsewhere than tiny_http does. tiny_http lets
+/// any Transfer-Encoding win over Content-Length and decodes it as chunked, and takes an
+/// unreadable Content-Length for no body at all.
+fn framing_problem(raw: &tiny_http::Request) -> Option<&'static str> {
+    let encodings = header_values(raw, "Transfer-Encoding");
+    let lengths = header_values(raw, "Content-Length");
+    if !encodings.is_empty() && !lengths.is_empty() {
+        return Some("both Content-Length and Transfer-Encoding: send one of them");
+    }
+    if !encodings.is_empty()
+        && (encodings.len() > 1 || !encodings[0].eq_ignore_ascii_case("chunked"))
+    {
+        return Some("the only Transfer-Encoding accepted is chunked");
+    }
+    if lengths.len() > 1 {
+        return Some("more than one Content-Length");
+    }
+    if lengths
+        .first()
+        .is_some_and(|v| v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some("Content-Length is not a number");
+    }
+    None
+}
+
+fn header_values<'a>(raw: &'a tiny_http::Request, name: &'static str) -> Vec<&'a str> {
+    raw.headers()
+        .iter()
+        .filter(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+        .collect()
+}
+
+/// Answers, then ends the connection without tiny_http reading any further: the rest of
+/// the connection is handed over and never given back, and the socket is shut down. This
+/// parks the connection's tiny_http thread for good, a cost paid only for broken or
+/// hostile requests (a reverse proxy in front never sends them).
+fn respond_and_close(raw: tiny_http::Request, response: Response, port: u16) {
+    let peer = raw.remote_addr().copied();
+    let stream = raw.upgrade("close", to_tiny(secured(response)));
+    if let Some(peer) = peer {
+        shut_down(port, peer, Shutdown::Both);
+    }
+    std::mem::forget(stream);
 }
 
 fn too_large<H: Handler>(handler: &mut H, raw: &tiny_http::Request, max_body: usize) -> Response {
@@ -260,7 +433,7 @@ fn too_large<H: Handler>(handler: &mut H, raw: &tiny_http::Request, max_body: us
 /// limit (see README) keeps them from ever arriving.
 fn refuse_huge(raw: tiny_http::Request, response: Response) {
     warn!("refused a body declared larger than {DRAIN_LIMIT} bytes; connection abandoned");
-    let stream = raw.upgrade("close", to_tiny(response));
+    let stream = raw.upgrade("close", to_tiny(secured(response)));
     std::mem::forget(stream);
 }
 
@@ -295,7 +468,14 @@ fn client_address(peer: Option<&SocketAddr>, headers: &[(String, String)]) -> Op
             .map(str::trim)
             .filter(|v| !v.is_empty());
         if let Some(client) = forwarded {
-            return Some(client.chars().take(64).collect());
+            // Shown on the page and logged: no room for control characters.
+            return Some(
+                client
+                    .chars()
+                    .take(64)
+                    .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                    .collect(),
+            );
         }
     }
     Some(peer.ip().to_string())
@@ -311,11 +491,15 @@ fn to_tiny(response: Response) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> 
     out
 }
 
-fn respond(raw: tiny_http::Request, mut response: Response) {
+fn secured(mut response: Response) -> Response {
     for (name, value) in SECURITY_HEADERS {
         response.headers.push((name, (*value).to_string()));
     }
-    if let Err(e) = raw.respond(to_tiny(response)) {
+    response
+}
+
+fn respond(raw: tiny_http::Request, response: Response) {
+    if let Err(e) = raw.respond(to_tiny(secured(response))) {
         info!("could not send a response: {e}");
     }
 }

@@ -29,6 +29,12 @@ const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
 /// Bounds the throttle's memory when many addresses fail.
 const MAX_TRACKED_CLIENTS: usize = 10_000;
+/// Failed sign-ins allowed from everyone together within `GLOBAL_WINDOW_MS`. A client's
+/// address can be rotated (behind a proxy it comes from X-Forwarded-For), so a limit per
+/// address alone stops nobody who wants to guess; the shared one does, and a short window
+/// keeps the real admin out for a minute at most.
+const MAX_GLOBAL_FAILURES: u32 = 30;
+const GLOBAL_WINDOW_MS: i64 = 60_000;
 
 struct Session {
     csrf: String,
@@ -48,6 +54,8 @@ pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     /// Per client: failures and when the first of them happened.
     failures: Mutex<HashMap<String, (u32, i64)>>,
+    /// Everyone's failures and when the first of them happened.
+    all_failures: Mutex<(u32, i64)>,
 }
 
 /// A poisoned lock only means another request panicked mid-update; the maps stay usable.
@@ -121,6 +129,10 @@ impl Sessions {
     /// False once a client has failed too often recently: the token has 192 bits, so this
     /// is about not letting a script hammer the worker pool, not about guessing.
     pub fn login_allowed(&self, client: &str, now_ms: i64) -> bool {
+        let (all, since) = *lock(&self.all_failures);
+        if all >= MAX_GLOBAL_FAILURES && now_ms - since <= GLOBAL_WINDOW_MS {
+            return false;
+        }
         match lock(&self.failures).get(client) {
             Some(&(count, since)) => count < MAX_FAILURES || now_ms - since > FAILURE_WINDOW_MS,
             None => true,
@@ -128,10 +140,18 @@ impl Sessions {
     }
 
     pub fn login_failed(&self, client: &str, now_ms: i64) {
+        {
+            let mut all = lock(&self.all_failures);
+            if now_ms - all.1 > GLOBAL_WINDOW_MS {
+                *all = (0, now_ms);
+            }
+            all.0 += 1;
+        }
         let mut failures = lock(&self.failures);
         if failures.len() >= MAX_TRACKED_CLIENTS {
             failures.retain(|_, (_, since)| now_ms - *since <= FAILURE_WINDOW_MS);
             if failures.len() >= MAX_TRACKED_CLIENTS {
+                // Too many addresses to remember one by one: the shared limit still holds.
                 return;
             }
         }
@@ -300,5 +320,33 @@ mod tests {
         assert!(!sessions.login_allowed("1.2.3.4", 1));
         assert!(sessions.login_allowed("5.6.7.8", 1));
         assert!(sessions.login_allowed("1.2.3.4", FAILURE_WINDOW_MS + 1));
+    }
+
+    #[test]
+    fn rotating_addresses_meets_the_shared_limit_for_a_minute() {
+        let sessions = Sessions::default();
+        for i in 0..MAX_GLOBAL_FAILURES {
+            let client = format!("10.0.{}.{}", i / 256, i % 256);
+            assert!(sessions.login_allowed(&client, 1000));
+            sessions.login_failed(&client, 1000);
+        }
+        assert!(
+            !sessions.login_allowed("203.0.113.7", 1001),
+            "a fresh address too"
+        );
+        assert!(sessions.login_allowed("203.0.113.7", 1000 + GLOBAL_WINDOW_MS + 1));
+    }
+
+    #[test]
+    fn a_full_address_table_does_not_open_the_door() {
+        let sessions = Sessions::default();
+        for i in 0..MAX_TRACKED_CLIENTS + 5 {
+            sessions.login_failed(&format!("c{i}"), (i as i64) * GLOBAL_WINDOW_MS);
+        }
+        let last = (MAX_TRACKED_CLIENTS as i64 + 5) * GLOBAL_WINDOW_MS;
+        for _ in 0..MAX_GLOBAL_FAILURES {
+            sessions.login_failed("new", last);
+        }
+        assert!(!sessions.login_allowed("newer", last));
     }
 }

@@ -10,7 +10,7 @@ use crate::payload;
 use crate::sample::TEST_HEADER;
 use crate::secret::constant_time_eq;
 use crate::store::{IngestOutcome, IngestRequest, Rejection};
-use crate::text::{form_field, parse_form, request_excerpt};
+use crate::text::{decode_component, form_field, log_safe, parse_form, request_excerpt};
 use crate::time::now_ms;
 
 use super::request::{Handled, Request, Response};
@@ -194,8 +194,8 @@ fn response_for(
 pub fn log_rejection(cx: &Context, req: &Request, reason: &'static str, detail: String) {
     info!(
         "webhook rejected reason={reason} method={} path={} size={} from={}",
-        req.method,
-        req.path,
+        log_safe(&req.method),
+        log_safe(&req.path),
         req.body.len(),
         req.client.as_deref().unwrap_or("-")
     );
@@ -233,7 +233,8 @@ fn redact_query(query: &str) -> String {
         .split('&')
         .map(|pair| {
             let name = pair.split('=').next().unwrap_or("");
-            if SECRET_PARAMS.contains(&name) {
+            // Judged by the decoded name: `secre%74=` is `secret=` to every parser.
+            if SECRET_PARAMS.contains(&decode_component(name).as_str()) {
                 format!("{name}=[redacted]")
             } else {
                 pair.to_string()
@@ -252,6 +253,10 @@ mod tests {
         assert_eq!(
             redact_query("secret=abc&contact_id=1&hub.verify_token=x"),
             "secret=[redacted]&contact_id=1&hub.verify_token=[redacted]"
+        );
+        assert_eq!(
+            redact_query("secre%74=abc&hub%2Everify_token=x&sec+ret=1"),
+            "secre%74=[redacted]&hub%2Everify_token=[redacted]&sec+ret=1"
         );
         let headers = vec![
             ("X-Webhook-Secret".to_string(), "abc".to_string()),

@@ -11,6 +11,7 @@ mod crash;
 mod fixtures;
 mod forward;
 mod hostile_client;
+mod hostile_input;
 mod long_poll;
 mod metrics;
 mod page_actions;

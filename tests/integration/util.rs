@@ -142,6 +142,11 @@ impl Relay {
         }
     }
 
+    /// The exit status, once the process has ended by itself.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().unwrap()
+    }
+
     /// Stops the process the way systemd does (SIGTERM) and waits for it to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("relay is running");
