@@ -265,6 +265,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("flag_no_message", "No message in the body", "В теле нет сообщения"),
     ("fields", "Fields", "Поля"),
+    ("copy", "Copy", "Копировать"),
+    ("copied", "Copied", "Скопировано"),
     (
         "merged_title",
         "Repeats merged",

@@ -310,6 +310,19 @@ pub fn switch_lang(cx: &mut Context, req: &Request) -> Result<Response> {
     Ok(answer)
 }
 
+/// `GET /static/copy.js`: the copy buttons.
+pub fn script(_cx: &mut Context, _req: &Request) -> Result<Response> {
+    Ok(Response {
+        status: 200,
+        headers: vec![
+            ("Content-Type", "text/javascript; charset=utf-8".into()),
+            // The link carries the version, so a new release is fetched anew.
+            ("Cache-Control", "public, max-age=86400".into()),
+        ],
+        body: views::SCRIPT.as_bytes().to_vec(),
+    })
+}
+
 /// `GET /static/style.css`.
 pub fn stylesheet(_cx: &mut Context, _req: &Request) -> Result<Response> {
     Ok(Response {

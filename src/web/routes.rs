@@ -94,6 +94,7 @@ const ROUTES: &[Route] = &[
     Route { methods: POST,     path: Exact("/reply"),                 when: always,             auth: SessionForm,   run: Run::Signed(pages::send_reply) },
     Route { methods: GET,      path: Exact("/lang"),                  when: always,             auth: Public,        run: Run::Now(pages::switch_lang) },
     Route { methods: GET,      path: Exact("/static/style.css"),      when: always,             auth: Public,        run: Run::Now(pages::stylesheet) },
+    Route { methods: GET,      path: Exact("/static/copy.js"),        when: always,             auth: Public,        run: Run::Now(pages::script) },
 ];
 
 fn always(_: &Request) -> bool {
@@ -289,7 +290,8 @@ mod tests {
                 Exact(p) | Prefix(p) => p,
             };
             assert!(
-                [WEBHOOK, "/healthz", "/login", "/lang", "/static/style.css"].contains(&path),
+                [WEBHOOK, "/healthz", "/login", "/lang", "/static/style.css", "/static/copy.js"]
+                    .contains(&path),
                 "{path} is public"
             );
         }

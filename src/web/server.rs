@@ -36,13 +36,14 @@ const LISTENER_CHECK: Duration = Duration::from_secs(5);
 /// How often connections are looked over for clients gone quiet (see `close_quiet`).
 const QUIET_CHECK: Duration = Duration::from_secs(1);
 
-/// Sent with every answer, pages and API alike: nothing the relay serves may run script,
-/// load anything but images from elsewhere (previews of photos people sent, over https
-/// only), be framed, or be sniffed into another content type.
+/// Sent with every answer, pages and API alike: no script runs but the relay's own file
+/// (the copy buttons; never inline, so nothing stored can inject one), nothing but images
+/// loads from elsewhere (previews of photos people sent, over https only), and nothing
+/// may be framed or sniffed into another content type.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),

@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The stylesheet, served at `/static/style.css`: the CSP allows no inline styles.
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
+pub const SCRIPT: &str = include_str!("../../static/copy.js");
 
 fn environment() -> Result<&'static Environment<'static>> {
     static ENV: OnceLock<std::result::Result<Environment<'static>, String>> = OnceLock::new();

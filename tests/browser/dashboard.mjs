@@ -54,7 +54,10 @@ function watch(page) {
 async function assertNoInjection(page, where) {
   const found = await page.evaluate(() => ({
     xss: typeof window.__xss,
-    scripts: document.querySelectorAll('script').length,
+    // The relay's own copy-button script is the only one a page may have.
+    scripts: [...document.querySelectorAll('script')].filter(
+      (s) => new URL(s.src || 'inline:', location.href).pathname !== '/static/copy.js',
+    ).length,
     handlers: document.querySelectorAll('[onerror],[onload],[onclick],[onmouseover]').length,
     jsLinks: [...document.querySelectorAll('a[href]')].filter((a) =>
       a.getAttribute('href').trim().toLowerCase().startsWith('javascript:'),
@@ -118,6 +121,21 @@ try {
     await secret.locator('summary').click();
   }
 
+  // Every value to paste has a copy button that works (the clipboard API needs https, so
+  // on this plain-http page the fallback copies).
+  const copies = page.locator('#check-webhook_configured button[data-copy]');
+  assert.ok((await copies.count()) >= 3, 'copy buttons for the URL, the header value and the body');
+  for (const button of await copies.all()) {
+    assert.ok(await button.isVisible(), 'a copy button is hidden');
+  }
+  const body = page.locator('#check-webhook_configured button[data-copy*="{{user_id}}"]');
+  assert.equal(await body.count(), 1, 'the body template has a copy button');
+  await body.click();
+  await page.waitForFunction(
+    () => document.querySelector('button[data-copy*="{{user_id}}"]').classList.contains('copied'),
+  );
+  assert.equal((await body.innerText()).trim(), 'Copied');
+
   // Stats match the JSON API.
   assert.equal(await statValue(page, 'total'), String(stats.total_messages));
   assert.equal(await statValue(page, 'contacts'), String(stats.unique_contacts));
@@ -142,6 +160,12 @@ try {
     assert.match(href, /^https?:\/\//);
     assert.equal(rel, 'noopener noreferrer');
   }
+
+  // A photo sent through Chatrace shows as a preview that links to it.
+  const preview = page.locator('#recent td.attachments a.preview img');
+  assert.ok((await preview.count()) > 0, 'an image preview');
+  assert.match(await preview.first().getAttribute('src'), /^https:\/\/lookaside\.fbsbx\.com\//);
+  assert.ok((await page.locator('#recent').innerText()).includes('photo'), 'the kind in words');
 
   // Problem requests: the unfilled variables and the wrong secret.
   assert.ok((await page.locator('#flagged tr[data-flag="unfilled_placeholders"]').count()) > 0);

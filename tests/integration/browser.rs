@@ -54,6 +54,7 @@ fn dashboard_in_a_real_browser() {
     post(&fixture("chatrace-external-request.json"));
     post(&fixture("meta-echo-and-attachment.json"));
     post(&fixture("unfilled-placeholders.json"));
+    post(&fixture("chatrace-media.json"));
     post(
         serde_json::json!({
             "contact_id": "7001",
