@@ -12,6 +12,8 @@ mod server;
 mod token;
 mod webhook;
 
+pub use forwarding::replay_offered;
+
 /// The checklist, in the order of DESIGN.md.
 pub fn rows(facts: &Facts, lang: Lang, now_ms: i64) -> Vec<Check> {
     let mut rows = vec![

@@ -10,7 +10,7 @@ const STUCK_PENDING_MS: i64 = 10 * 60_000;
 
 /// Replaying is only offered once the endpoint may have been fixed: when something failed
 /// for good at a configured target. Pending deliveries are retried on schedule anyway.
-fn replay_offered(targets: &[TargetStatus]) -> bool {
+pub fn replay_offered(targets: &[TargetStatus]) -> bool {
     targets.iter().any(|t| t.configured && t.failed > 0)
 }
 
