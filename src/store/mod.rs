@@ -15,9 +15,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
-pub use messages::{Contact, Message};
+pub use messages::{Contact, FirstMessage, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
-pub use requests::{FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
+pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
 pub use stats::ByDay;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have

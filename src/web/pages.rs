@@ -891,7 +891,10 @@ mod tests {
         assert!(html.contains(r#"<form method="post" action="/setup/send_test">"#));
         assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
         assert!(html.contains("Отправить тестовый вебхук"));
-        assert!(!html.contains("<script"));
+        // The relay's own copy-button script is the only one.
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains(r#"<script src="/static/copy.js?v="#));
+        assert!(html.contains(r#"data-copy="s3cr3t-value""#));
     }
 
     #[test]

@@ -290,8 +290,15 @@ mod tests {
                 Exact(p) | Prefix(p) => p,
             };
             assert!(
-                [WEBHOOK, "/healthz", "/login", "/lang", "/static/style.css", "/static/copy.js"]
-                    .contains(&path),
+                [
+                    WEBHOOK,
+                    "/healthz",
+                    "/login",
+                    "/lang",
+                    "/static/style.css",
+                    "/static/copy.js"
+                ]
+                .contains(&path),
                 "{path} is public"
             );
         }

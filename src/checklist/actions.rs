@@ -1,0 +1,236 @@
+//! The rows' buttons: check the token again, send a test webhook, replay failed deliveries.
+//! A button its row would not offer right now is refused before anything is sent anywhere.
+
+use super::facts::{local_webhook_url, token_check};
+use super::rows::replay_offered;
+use super::{describe_failure, token_advice, token_verdict, Action, Relay, EXCERPT_CHARS};
+use crate::error::Result;
+use crate::i18n::Lang;
+
+/// Runs a row's button; returns a sentence for the user, shown above the checklist.
+pub fn run_action(r: &Relay, action: Action, lang: Lang) -> Result<String> {
+    if let Some(why) = refusal(r, action, lang)? {
+        return Ok(why.to_string());
+    }
+    match action {
+        Action::SendTest => Ok(send_test(r, lang)),
+        Action::ReplayFailed => {
+            let n = crate::forward::replay(
+                r.store,
+                r.forward_bell,
+                crate::store::Requeue::Failed { since_ms: i64::MIN },
+            )?;
+            Ok(format!(
+                "{}: {n}",
+                lang.pick("Deliveries queued again", "Доставок снова в очереди")
+            ))
+        }
+        Action::RecheckToken => {
+            let (check, _) = token_check(r, true)?;
+            Ok(if check.is_valid() {
+                token_verdict(&check, lang)
+            } else {
+                format!(
+                    "{} {}",
+                    token_verdict(&check, lang),
+                    token_advice(&check, lang)
+                )
+            })
+        }
+    }
+}
+
+/// Why the checklist would not offer `action` now, from the settings and the database
+/// alone: a stale or forged button must cost no call to Chatrace or the team's app.
+fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>> {
+    let config = r.config;
+    Ok(match action {
+        Action::SendTest => None,
+        // The token row offers the button for every token that is set, malformed included.
+        Action::RecheckToken => config.chatrace_token.is_none().then(|| {
+            lang.pick(
+                "There is no Chatrace API token to check: set CHATRACE_TOKEN and restart the relay first.",
+                "Проверять нечего: токен API Chatrace не задан. Сначала задайте CHATRACE_TOKEN и перезапустите relay.",
+            )
+        }),
+        Action::ReplayFailed if config.forward_urls.is_empty() => Some(lang.pick(
+            "There is nothing to replay: the relay forwards messages nowhere (see --forward-url).",
+            "Повторять нечего: relay никуда не пересылает сообщения (см. --forward-url).",
+        )),
+        Action::ReplayFailed => {
+            let targets = crate::forward::target_status(r.store, &config.forward_urls)?;
+            (!replay_offered(&targets)).then(|| {
+                lang.pick(
+                    "There is nothing to replay: no delivery has failed for good.",
+                    "Повторять нечего: окончательно не удавшихся доставок нет.",
+                )
+            })
+        }
+    })
+}
+
+/// Posts the sample webhook the way Chatrace would: through the public URL when there is
+/// one, which proves the whole path; when that fails, locally too, to tell where it breaks.
+fn send_test(r: &Relay, lang: Lang) -> String {
+    let local = local_webhook_url(r.addr);
+    let Some(public) = r.config.public_webhook_url() else {
+        return format!(
+            "{} {}",
+            lang.pick(
+                "No public address is set, so the test went to the local address.",
+                "Публичный адрес не задан, поэтому тест отправлен на локальный адрес."
+            ),
+            post_sample(r, &local, lang).1
+        );
+    };
+    let (ok, outcome) = post_sample(r, &public, lang);
+    if ok {
+        return outcome;
+    }
+    format!("{outcome} {}", post_sample(r, &local, lang).1)
+}
+
+/// Whether the relay stored it, and a sentence saying what happened.
+fn post_sample(r: &Relay, url: &str, lang: Lang) -> (bool, String) {
+    let to = format!("{} {url}:", lang.pick("Sent to", "Отправлено на"));
+    match crate::sample::post(url, r.webhook_secret) {
+        Ok(reply) if (200..300).contains(&reply.status) => (
+            true,
+            format!(
+                "{to} HTTP {}. {} {}",
+                reply.status,
+                lang.pick(
+                    "The relay stored it as a test message (not counted in stats). Its answer:",
+                    "Relay сохранил его как тестовое сообщение (в статистике не учитывается). Его ответ:"
+                ),
+                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
+            ),
+        ),
+        Ok(reply) => (
+            false,
+            format!(
+                "{to} HTTP {}: {}",
+                reply.status,
+                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
+            ),
+        ),
+        Err(failure) => (false, format!("{to} {}", describe_failure(&failure, lang))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::forward::Doorbell;
+    use crate::probe::SelfProbe;
+    use crate::store::{Attempt, AttemptResult, IngestRequest, IngestRules, Store, Write};
+    use std::time::Duration;
+
+    const APP: &str = "http://127.0.0.1:9/hook";
+
+    /// Settings that would reach nothing: port 9 discards, so any call that was made
+    /// anyway shows up as a failure in the answer instead of a refusal.
+    fn config(token: Option<&str>, forward_urls: &[&str]) -> Config {
+        Config {
+            listen: "127.0.0.1:0".into(),
+            db: ":memory:".into(),
+            public_url: None,
+            forward_urls: forward_urls.iter().map(|u| u.to_string()).collect(),
+            forward_secret: None,
+            retry_schedule: Vec::new(),
+            forward_timeout: Duration::from_millis(200),
+            client_timeout: Duration::from_millis(200),
+            dedup_window: Duration::from_secs(2),
+            workers: 1,
+            max_body: 1024,
+            max_db_bytes: None,
+            webhook_secret: None,
+            admin_token: None,
+            chatrace_token: token.map(str::to_string),
+            chatrace_api_url: "http://127.0.0.1:9".into(),
+            chatrace_api_timeout: Duration::from_millis(200),
+        }
+    }
+
+    /// Runs `action` against a relay with these settings and a store holding one message
+    /// per target, of which `failed` gave up at `APP`.
+    fn run(config: &Config, failed: bool, action: Action, lang: Lang) -> String {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let request = IngestRequest::sample("hello", "mid-1");
+        let rules = IngestRules {
+            forward_targets: config.forward_urls.clone(),
+            dedup_window_ms: 2000,
+        };
+        store
+            .write_batch(&[Write::Ingest(&request)], &rules)
+            .unwrap();
+        if failed {
+            let due = store.due_deliveries(APP, i64::MAX, 10).unwrap();
+            let attempt = Attempt {
+                delivery_id: due[0].id,
+                at_ms: 1,
+                number: 1,
+                result: AttemptResult::Failed {
+                    status: Some(410),
+                    error: "410 Gone".into(),
+                },
+            };
+            store.record_attempts(&[attempt]).unwrap();
+        }
+        let relay = Relay {
+            config,
+            webhook_secret: "secret",
+            addr: "127.0.0.1:9".parse().unwrap(),
+            started_at_ms: 0,
+            probe: &SelfProbe::new().unwrap(),
+            forward_bell: &Doorbell::default(),
+            store: &store,
+        };
+        run_action(&relay, action, lang).unwrap()
+    }
+
+    #[test]
+    fn checking_the_token_again_needs_a_token() {
+        let none = config(None, &[]);
+        let en = run(&none, false, Action::RecheckToken, Lang::En);
+        assert!(
+            en.starts_with("There is no Chatrace API token to check"),
+            "{en}"
+        );
+        assert!(
+            !en.contains("could not be reached"),
+            "no call was made: {en}"
+        );
+        let ru = run(&none, false, Action::RecheckToken, Lang::Ru);
+        assert!(ru.contains("токен API Chatrace не задан"), "{ru}");
+
+        // A malformed token keeps its button: the answer is the verdict, found offline.
+        let malformed = config(Some("Bearer abc"), &[]);
+        let en = run(&malformed, false, Action::RecheckToken, Lang::En);
+        assert!(
+            en.starts_with("The token does not look like a Chatrace token"),
+            "{en}"
+        );
+    }
+
+    #[test]
+    fn replaying_needs_a_forward_url_and_a_failed_delivery() {
+        let nowhere = config(None, &[]);
+        let en = run(&nowhere, false, Action::ReplayFailed, Lang::En);
+        assert!(en.contains("forwards messages nowhere"), "{en}");
+        let ru = run(&nowhere, false, Action::ReplayFailed, Lang::Ru);
+        assert!(ru.contains("никуда не пересылает"), "{ru}");
+
+        let forwarding = config(None, &[APP]);
+        let en = run(&forwarding, false, Action::ReplayFailed, Lang::En);
+        assert!(en.contains("no delivery has failed for good"), "{en}");
+        let ru = run(&forwarding, false, Action::ReplayFailed, Lang::Ru);
+        assert!(ru.contains("не удавшихся доставок нет"), "{ru}");
+
+        let en = run(&forwarding, true, Action::ReplayFailed, Lang::En);
+        assert_eq!(en, "Deliveries queued again: 1");
+        let ru = run(&forwarding, true, Action::ReplayFailed, Lang::Ru);
+        assert_eq!(ru, "Доставок снова в очереди: 1");
+    }
+}

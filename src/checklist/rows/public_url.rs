@@ -1,0 +1,327 @@
+//! The public address row: is --public-url set, does it reach this very relay, and can
+//! Chatrace use it at all.
+
+use std::net::SocketAddr;
+
+use crate::checklist::describe_failure;
+use crate::checklist::facts::PublicUrlFacts;
+use crate::checklist::{Check, Fact, FactKind, Status};
+use crate::i18n::Lang;
+use crate::outbound::Failure;
+use crate::probe::{ProbeOutcome, UrlConcern};
+
+pub fn row(f: &PublicUrlFacts, lang: Lang) -> Check {
+    let Some(url) = &f.url else {
+        return Check {
+            key: "public_url",
+            status: Status::Todo,
+            title: lang.pick("Set the public address", "Задайте публичный адрес").into(),
+            detail: lang
+                .pick(
+                    "Chatrace calls the relay from the internet over https. Put Caddy or nginx with a certificate in front of the relay and start it with --public-url https://your.domain (or CHATRACE_RELAY_PUBLIC_URL). For a local try, `ngrok http PORT` gives a temporary https address.",
+                    "Chatrace обращается к relay из интернета по https. Поставьте перед relay Caddy или nginx с сертификатом и запустите relay с --public-url https://ваш.домен (или CHATRACE_RELAY_PUBLIC_URL). Для пробы на своём компьютере `ngrok http ПОРТ` даст временный https-адрес.",
+                )
+                .replace("PORT", &f.addr.port().to_string())
+                .replace("ПОРТ", &f.addr.port().to_string()),
+            facts: Vec::new(),
+            actions: Vec::new(),
+        };
+    };
+    let concerns = crate::probe::url_concerns(url);
+    let mut facts = vec![Fact::new("URL", url.clone(), FactKind::Code)];
+    let mut sentences = Vec::new();
+    let status = match &f.probe {
+        None => {
+            sentences.push(lang.pick(
+                "The relay runs with one worker, so it cannot answer its own probe; start it with --workers 2 or more to have the address checked.",
+                "Relay работает с одним обработчиком и не может ответить на собственную проверку; запустите его с --workers 2 или больше, чтобы адрес проверялся.",
+            ).to_string());
+            Status::Warn
+        }
+        Some(outcome) => {
+            facts.push(Fact::new(
+                lang.pick("Self-check", "Самопроверка"),
+                probe_text(outcome, lang),
+                FactKind::Text,
+            ));
+            if *outcome == ProbeOutcome::Ours {
+                Status::Ok
+            } else {
+                sentences.push(probe_fix(outcome, f.addr, lang));
+                Status::Fail
+            }
+        }
+    };
+    sentences.extend(concerns.iter().map(|c| concern_text(*c, f.addr, lang)));
+    let status = if concerns.is_empty() {
+        status
+    } else {
+        status.max(Status::Warn)
+    };
+    if status == Status::Fail {
+        sentences.push(lang.pick(
+            "(This check runs from the server itself. If its network cannot reach its own public address, the check fails although Chatrace gets through: then trust the webhook row below.)",
+            "(Проверка идёт с самого сервера. Если его сеть не может достучаться до собственного публичного адреса, проверка не пройдёт, хотя Chatrace достучится: тогда верьте строке про вебхук ниже.)",
+        ).to_string());
+    }
+    if sentences.is_empty() {
+        sentences.push(
+            lang.pick(
+                "The relay reached itself at this address: Chatrace can too.",
+                "Relay достучался до себя по этому адресу, значит и Chatrace сможет.",
+            )
+            .to_string(),
+        );
+    }
+    Check {
+        key: "public_url",
+        status,
+        title: match status {
+            Status::Ok => lang.pick("Public address works", "Публичный адрес работает"),
+            _ => lang.pick(
+                "Public address needs attention",
+                "Публичный адрес требует внимания",
+            ),
+        }
+        .into(),
+        detail: sentences.join(" "),
+        facts,
+        actions: Vec::new(),
+    }
+}
+
+fn probe_text(outcome: &ProbeOutcome, lang: Lang) -> String {
+    match outcome {
+        ProbeOutcome::Ours => lang
+            .pick(
+                "this relay answered (it recognised its own one-time code)",
+                "ответил этот relay (он узнал свой одноразовый код)",
+            )
+            .into(),
+        ProbeOutcome::OtherRelay => lang
+            .pick(
+                "another chatrace-relay answered, not this process",
+                "ответил другой chatrace-relay, а не этот процесс",
+            )
+            .into(),
+        ProbeOutcome::Foreign { status, excerpt } => format!(
+            "{} HTTP {status}: {excerpt}",
+            lang.pick("answered by something else:", "ответил кто-то другой:")
+        ),
+        ProbeOutcome::Unreachable(failure) => describe_failure(failure, lang),
+    }
+}
+
+fn probe_fix(outcome: &ProbeOutcome, addr: SocketAddr, lang: Lang) -> String {
+    let text = match outcome {
+        ProbeOutcome::Ours => "",
+        ProbeOutcome::OtherRelay => lang.pick(
+            "The address leads to a different chatrace-relay (an old process or another server). Point the reverse proxy at this one, listening on ADDR.",
+            "Адрес ведёт на другой chatrace-relay (старый процесс или другой сервер). Направьте обратный прокси на этот, он слушает ADDR.",
+        ),
+        ProbeOutcome::Foreign { .. } => lang.pick(
+            "Something else answers at this address: the reverse proxy does not pass /instagram/webhook to this relay, listening on ADDR. Check the proxy's upstream and path, and that the address is https if the proxy redirects.",
+            "По этому адресу отвечает что-то другое: обратный прокси не передаёт /instagram/webhook этому relay, который слушает ADDR. Проверьте upstream и путь в настройках прокси, а если прокси перенаправляет, укажите адрес с https.",
+        ),
+        ProbeOutcome::Unreachable(Failure::Dns(_)) => lang.pick(
+            "The host name does not resolve: create a DNS record (A or AAAA) for it pointing to this server, or fix the typo in --public-url.",
+            "Имя хоста не находится в DNS: создайте для него запись A или AAAA, указывающую на этот сервер, или исправьте опечатку в --public-url.",
+        ),
+        ProbeOutcome::Unreachable(Failure::Refused(_)) => lang.pick(
+            "Nothing accepts connections there: start the reverse proxy (Caddy or nginx) on ports 443 and 80, open them in the firewall, and let it forward to the relay at ADDR.",
+            "Там никто не принимает соединения: запустите обратный прокси (Caddy или nginx) на портах 443 и 80, откройте их в файрволе и настройте передачу на relay по адресу ADDR.",
+        ),
+        ProbeOutcome::Unreachable(Failure::Tls(_)) => lang.pick(
+            "HTTPS does not work: the certificate is missing, expired or made for another name. Caddy obtains one by itself; with nginx use certbot.",
+            "HTTPS не работает: сертификата нет, он просрочен или выписан на другое имя. Caddy получает сертификат сам; для nginx используйте certbot.",
+        ),
+        ProbeOutcome::Unreachable(Failure::Timeout) => lang.pick(
+            "No answer in time: a firewall probably drops the traffic, or the proxy cannot reach the relay at ADDR.",
+            "Ответа не дождались: вероятно, файрвол отбрасывает трафик или прокси не может достучаться до relay по адресу ADDR.",
+        ),
+        ProbeOutcome::Unreachable(Failure::Other(_)) => lang.pick(
+            "The request failed: check the address and the reverse proxy.",
+            "Запрос не удался: проверьте адрес и обратный прокси.",
+        ),
+    };
+    text.replace("ADDR", &addr.to_string())
+}
+
+fn concern_text(concern: UrlConcern, addr: SocketAddr, lang: Lang) -> String {
+    match concern {
+        UrlConcern::NotHttps => lang.pick(
+            "Chatrace needs an https:// address: put Caddy or nginx with a certificate in front of the relay and use https://your.domain as --public-url.",
+            "Chatrace нужен адрес https://: поставьте перед relay Caddy или nginx с сертификатом и укажите https://ваш.домен в --public-url.",
+        ).to_string(),
+        UrlConcern::PrivateHost => lang.pick(
+            "This address is not reachable from the internet (localhost or a private network). For a local try run `ngrok http PORT` and use the https address it prints as --public-url.",
+            "Этот адрес недоступен из интернета (localhost или частная сеть). Для пробы на своём компьютере запустите `ngrok http PORT` и укажите выданный им https-адрес в --public-url.",
+        ).replace("PORT", &addr.port().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    const SERVER_SIDE_NOTE: &str = "This check runs from the server itself";
+
+    fn with(url: &str, probe: Option<ProbeOutcome>) -> PublicUrlFacts {
+        PublicUrlFacts {
+            url: Some(url.into()),
+            probe,
+            ..public_url()
+        }
+    }
+
+    #[test]
+    fn without_a_public_url_the_row_says_how_to_get_one() {
+        let facts = PublicUrlFacts {
+            url: None,
+            probe: None,
+            ..public_url()
+        };
+        let en = row(&facts, Lang::En);
+        assert_eq!(en.status, Status::Todo);
+        assert_eq!(en.title, "Set the public address");
+        assert!(en.detail.contains("--public-url https://your.domain"));
+        assert!(en.detail.contains("`ngrok http 3000`"), "{}", en.detail);
+        assert!(en.facts.is_empty() && en.actions.is_empty());
+        let ru = row(&facts, Lang::Ru);
+        assert_eq!(ru.title, "Задайте публичный адрес");
+        assert!(ru.detail.contains("`ngrok http 3000`"), "{}", ru.detail);
+    }
+
+    #[test]
+    fn an_https_address_that_reaches_this_relay_is_ok() {
+        let en = row(&public_url(), Lang::En);
+        assert_eq!(en.status, Status::Ok);
+        assert_eq!(en.title, "Public address works");
+        assert_eq!(shown(&en, "URL", FactKind::Code), "https://relay.example");
+        assert!(shown(&en, "Self-check", FactKind::Text).contains("this relay answered"));
+        assert_eq!(
+            en.detail,
+            "The relay reached itself at this address: Chatrace can too."
+        );
+        let ru = row(&public_url(), Lang::Ru);
+        assert_eq!(ru.title, "Публичный адрес работает");
+        assert!(shown(&ru, "Самопроверка", FactKind::Text).contains("ответил этот relay"));
+    }
+
+    #[test]
+    fn every_probe_failure_fails_with_its_own_fix() {
+        let cases = [
+            (
+                ProbeOutcome::OtherRelay,
+                "another chatrace-relay answered, not this process",
+                "different chatrace-relay",
+                "другой chatrace-relay",
+            ),
+            (
+                ProbeOutcome::Foreign {
+                    status: 404,
+                    excerpt: "Not Found".into(),
+                },
+                "answered by something else: HTTP 404: Not Found",
+                "does not pass /instagram/webhook",
+                "не передаёт /instagram/webhook",
+            ),
+            (
+                ProbeOutcome::Unreachable(Failure::Dns("no such host".into())),
+                "host name not found (no such host)",
+                "create a DNS record",
+                "запись A или AAAA",
+            ),
+            (
+                ProbeOutcome::Unreachable(Failure::Refused("port 443".into())),
+                "connection refused (port 443)",
+                "on ports 443 and 80",
+                "на портах 443 и 80",
+            ),
+            (
+                ProbeOutcome::Unreachable(Failure::Tls("expired".into())),
+                "TLS failed (expired)",
+                "the certificate is missing, expired",
+                "сертификата нет",
+            ),
+            (
+                ProbeOutcome::Unreachable(Failure::Timeout),
+                "timed out",
+                "a firewall probably drops the traffic",
+                "файрвол отбрасывает",
+            ),
+            (
+                ProbeOutcome::Unreachable(Failure::Other("reset".into())),
+                "request failed (reset)",
+                "check the address and the reverse proxy",
+                "проверьте адрес и обратный прокси",
+            ),
+        ];
+        for (outcome, seen, fix_en, fix_ru) in cases {
+            let facts = with("https://relay.example", Some(outcome.clone()));
+            let en = row(&facts, Lang::En);
+            assert_eq!(en.status, Status::Fail, "{outcome:?}");
+            assert_eq!(en.title, "Public address needs attention");
+            assert_eq!(shown(&en, "Self-check", FactKind::Text), seen);
+            assert!(en.detail.contains(fix_en), "{outcome:?}: {}", en.detail);
+            assert!(en.detail.contains(SERVER_SIDE_NOTE), "{}", en.detail);
+            assert!(!en.detail.contains("ADDR"), "{}", en.detail);
+            let ru = row(&facts, Lang::Ru);
+            assert_eq!(ru.title, "Публичный адрес требует внимания");
+            assert!(ru.detail.contains(fix_ru), "{outcome:?}: {}", ru.detail);
+            assert!(ru.detail.contains("Проверка идёт с самого сервера"));
+        }
+        let fix = row(
+            &with("https://relay.example", Some(ProbeOutcome::OtherRelay)),
+            Lang::En,
+        )
+        .detail;
+        assert!(fix.contains("listening on 127.0.0.1:3000"), "{fix}");
+    }
+
+    #[test]
+    fn with_one_worker_the_address_cannot_be_checked() {
+        let facts = with("https://relay.example", None);
+        let en = row(&facts, Lang::En);
+        assert_eq!(en.status, Status::Warn);
+        assert!(en.detail.contains("--workers 2"), "{}", en.detail);
+        assert!(!en.detail.contains(SERVER_SIDE_NOTE));
+        assert!(!has_fact(&en, "Self-check"));
+        assert!(row(&facts, Lang::Ru).detail.contains("одним обработчиком"));
+    }
+
+    #[test]
+    fn an_address_chatrace_cannot_use_is_a_warning_even_when_it_answers() {
+        let plain = row(
+            &with("http://relay.example", Some(ProbeOutcome::Ours)),
+            Lang::En,
+        );
+        assert_eq!(plain.status, Status::Warn);
+        assert_eq!(plain.title, "Public address needs attention");
+        assert!(plain.detail.contains("Chatrace needs an https:// address"));
+        assert!(!plain.detail.contains("reached itself"));
+
+        let private = with("https://localhost:8443", Some(ProbeOutcome::Ours));
+        let en = row(&private, Lang::En);
+        assert_eq!(en.status, Status::Warn);
+        assert!(en.detail.contains("not reachable from the internet"));
+        assert!(en.detail.contains("`ngrok http 3000`"), "{}", en.detail);
+        let ru = row(&private, Lang::Ru);
+        assert!(
+            ru.detail.contains("недоступен из интернета"),
+            "{}",
+            ru.detail
+        );
+
+        let failing = with(
+            "http://relay.example",
+            Some(ProbeOutcome::Unreachable(Failure::Timeout)),
+        );
+        assert_eq!(
+            row(&failing, Lang::En).status,
+            Status::Fail,
+            "a concern does not soften a failure"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! The server row: the relay runs, keeps what it acknowledges, and has room to grow.
+
+use super::{bytes_text, duration_text};
+use crate::checklist::facts::ServerFacts;
+use crate::checklist::{Check, Fact, FactKind, Status};
+use crate::i18n::Lang;
+
+/// Free disk space below either of these is a warning.
+const LOW_DISK_BYTES: u64 = 1024 * 1024 * 1024;
+const LOW_DISK_PERCENT: u64 = 5;
+
+pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
+    let durable = f.journal_mode.eq_ignore_ascii_case("wal") && f.synchronous == 2;
+    let low_disk = f.disk.is_some_and(|d| {
+        d.free < LOW_DISK_BYTES
+            || d.free.saturating_mul(100) < d.total.saturating_mul(LOW_DISK_PERCENT)
+    });
+    let near_cap = f
+        .max_db_bytes
+        .is_some_and(|max| (f.db_bytes + f.wal_bytes).saturating_mul(10) > max.saturating_mul(9));
+    let mut facts = vec![
+        Fact::new(
+            lang.pick("Version", "Версия"),
+            env!("CARGO_PKG_VERSION"),
+            FactKind::Text,
+        ),
+        Fact::new(
+            lang.pick("Uptime", "Работает"),
+            duration_text(now_ms - f.started_at_ms, lang),
+            FactKind::Text,
+        ),
+        Fact::new(
+            lang.pick("Database", "База данных"),
+            f.db_path.clone(),
+            FactKind::Code,
+        ),
+        Fact::new(
+            lang.pick("Database size", "Размер базы"),
+            format!(
+                "{} (+ WAL {})",
+                bytes_text(f.db_bytes, lang),
+                bytes_text(f.wal_bytes, lang)
+            ),
+            FactKind::Text,
+        ),
+        Fact::new(
+            lang.pick("Durability", "Надёжность"),
+            format!(
+                "journal_mode={}, synchronous={}",
+                f.journal_mode, f.synchronous
+            ),
+            FactKind::Text,
+        ),
+    ];
+    if let Some(max) = f.max_db_bytes {
+        facts.push(Fact::new(
+            lang.pick("Size limit", "Предел размера"),
+            bytes_text(max, lang),
+            FactKind::Text,
+        ));
+    }
+    if let Some(disk) = f.disk {
+        facts.push(Fact::new(
+            lang.pick("Free disk space", "Свободно на диске"),
+            format!(
+                "{} {} {} ({}%)",
+                bytes_text(disk.free, lang),
+                lang.pick("of", "из"),
+                bytes_text(disk.total, lang),
+                disk.free.saturating_mul(100) / disk.total.max(1)
+            ),
+            FactKind::Text,
+        ));
+    }
+    let (status, detail) = if !durable {
+        (Status::Fail, lang.pick(
+            "The database is not in WAL mode with synchronous=FULL, so an acknowledged webhook could be lost on power failure. Is the file on a network filesystem? Keep it on a local disk.",
+            "База данных не в режиме WAL с synchronous=FULL, поэтому принятый вебхук может пропасть при отключении питания. Файл лежит на сетевой файловой системе? Держите его на локальном диске.",
+        ))
+    } else if low_disk {
+        (Status::Warn, lang.pick(
+            "Little free disk space is left: free some space or move the database, or webhooks will be answered 503 once the disk is full. --max-db-mb makes the relay refuse cleanly before that.",
+            "Свободного места на диске мало: освободите место или перенесите базу, иначе при заполнении диска вебхуки получат ответ 503. С --max-db-mb relay заранее и аккуратно перестанет принимать запись.",
+        ))
+    } else if near_cap {
+        (Status::Warn, lang.pick(
+            "The database is above 90% of --max-db-mb; at the limit new webhooks are answered 503. Raise the limit or export and clear old data.",
+            "База заняла больше 90% от --max-db-mb; на пределе новые вебхуки получат ответ 503. Поднимите предел или выгрузите и удалите старые данные.",
+        ))
+    } else {
+        (
+            Status::Ok,
+            lang.pick(
+                "Every acknowledged webhook is on disk before the answer goes out.",
+                "Каждый принятый вебхук записан на диск до того, как уходит ответ.",
+            ),
+        )
+    };
+    Check {
+        key: "server",
+        status,
+        title: lang.pick("Relay is running", "Relay работает").into(),
+        detail: detail.into(),
+        facts,
+        actions: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::checklist::facts::DiskSpace;
+
+    #[test]
+    fn a_durable_relay_with_room_is_ok_and_shows_its_figures() {
+        let en = row(&server(), Lang::En, NOW);
+        assert_eq!(en.status, Status::Ok);
+        assert_eq!(en.title, "Relay is running");
+        assert!(
+            en.detail.contains("on disk before the answer"),
+            "{}",
+            en.detail
+        );
+        assert_eq!(
+            shown(&en, "Version", FactKind::Text),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(shown(&en, "Uptime", FactKind::Text), "2 h 5 min");
+        assert_eq!(
+            shown(&en, "Database", FactKind::Code),
+            "/var/lib/relay/relay.db"
+        );
+        assert_eq!(
+            shown(&en, "Database size", FactKind::Text),
+            "3.0 MiB (+ WAL 512 B)"
+        );
+        assert_eq!(
+            shown(&en, "Durability", FactKind::Text),
+            "journal_mode=wal, synchronous=2"
+        );
+        assert_eq!(
+            shown(&en, "Free disk space", FactKind::Text),
+            "50.0 GiB of 100.0 GiB (50%)"
+        );
+        assert!(!has_fact(&en, "Size limit"));
+        assert!(en.actions.is_empty());
+
+        let ru = row(&server(), Lang::Ru, NOW);
+        assert_eq!(ru.title, "Relay работает");
+        assert_eq!(shown(&ru, "Работает", FactKind::Text), "2 ч 5 мин");
+        assert_eq!(
+            shown(&ru, "Свободно на диске", FactKind::Text),
+            "50,0 ГБ из 100,0 ГБ (50%)"
+        );
+    }
+
+    #[test]
+    fn without_wal_and_full_sync_acknowledged_webhooks_are_not_safe() {
+        for (journal, sync) in [("delete", 2), ("wal", 1)] {
+            let mut facts = server();
+            facts.journal_mode = journal.into();
+            facts.synchronous = sync;
+            // Also short of disk: losing acknowledged webhooks is the worse news.
+            facts.disk = Some(DiskSpace {
+                free: 1,
+                total: 100 * GIB,
+            });
+            let en = row(&facts, Lang::En, NOW);
+            assert_eq!(en.status, Status::Fail, "{journal} {sync}");
+            assert!(en.detail.contains("network filesystem"), "{}", en.detail);
+            let ru = row(&facts, Lang::Ru, NOW);
+            assert!(
+                ru.detail.contains("сетевой файловой системе"),
+                "{}",
+                ru.detail
+            );
+        }
+    }
+
+    #[test]
+    fn little_free_disk_is_a_warning_by_bytes_or_by_share() {
+        let cases = [
+            (512 * MIB, 100 * GIB),
+            // Plenty of bytes, but under 5% of a large disk.
+            (40 * GIB, 1000 * GIB),
+        ];
+        for (free, total) in cases {
+            let mut facts = server();
+            facts.disk = Some(DiskSpace { free, total });
+            let en = row(&facts, Lang::En, NOW);
+            assert_eq!(en.status, Status::Warn, "{free} of {total}");
+            assert!(
+                en.detail.contains("Little free disk space"),
+                "{}",
+                en.detail
+            );
+            assert!(en.detail.contains("--max-db-mb"));
+            let ru = row(&facts, Lang::Ru, NOW);
+            assert!(ru.detail.contains("на диске мало"), "{}", ru.detail);
+        }
+        let mut unknown = server();
+        unknown.disk = None;
+        let check = row(&unknown, Lang::En, NOW);
+        assert_eq!(check.status, Status::Ok);
+        assert!(!has_fact(&check, "Free disk space"));
+    }
+
+    #[test]
+    fn a_database_near_its_size_limit_is_a_warning() {
+        let mut facts = server();
+        facts.max_db_bytes = Some(100 * MIB);
+        facts.db_bytes = 85 * MIB;
+        facts.wal_bytes = 6 * MIB;
+        let en = row(&facts, Lang::En, NOW);
+        assert_eq!(en.status, Status::Warn);
+        assert!(
+            en.detail.contains("above 90% of --max-db-mb"),
+            "{}",
+            en.detail
+        );
+        assert_eq!(shown(&en, "Size limit", FactKind::Text), "100.0 MiB");
+        let ru = row(&facts, Lang::Ru, NOW);
+        assert!(ru.detail.contains("больше 90%"), "{}", ru.detail);
+        assert_eq!(shown(&ru, "Предел размера", FactKind::Text), "100,0 МБ");
+
+        facts.wal_bytes = 0;
+        assert_eq!(row(&facts, Lang::En, NOW).status, Status::Ok, "85% is fine");
+    }
+}
