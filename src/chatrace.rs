@@ -22,10 +22,9 @@ const MAX_ERROR_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenCheck {
     Missing,
-    Malformed(TokenProblem),
-    /// Chatrace accepted the token; how many tags the account has.
+    /// Chatrace accepted the token; the account it belongs to.
     Valid {
-        tags: usize,
+        account: Account,
     },
     /// 401/403, with Chatrace's own words.
     Rejected {
@@ -41,7 +40,15 @@ pub enum TokenCheck {
     UnexpectedAnswer(u16, String),
 }
 
-/// Why a token cannot be right, found without asking Chatrace.
+/// The account a token belongs to, as `GET /accounts/me` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Account {
+    pub name: Option<String>,
+    pub page_id: Option<String>,
+}
+
+/// Why a token does not look like the ones Chatrace issues: a hint shown beside Chatrace's
+/// answer, never a reason not to ask (white-label tokens look different).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenProblem {
     /// Pasted with `Bearer ` in front, as for other APIs.
@@ -52,15 +59,13 @@ pub enum TokenProblem {
     KeyLength(usize),
 }
 
-/// Checks a token against `{api_url}/accounts/tags` the only way Chatrace reads it.
+/// Checks a token with `GET {api_url}/accounts/me`, the cheapest call, which also names the
+/// account; the token goes whole in `X-ACCESS-TOKEN`, the only header Chatrace reads.
 pub fn check_token(api_url: &str, token: Option<&str>, timeout: Duration) -> TokenCheck {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
         return TokenCheck::Missing;
     };
-    if let Err(problem) = check_shape(token) {
-        return TokenCheck::Malformed(problem);
-    }
-    let url = format!("{}/accounts/tags", api_url.trim_end_matches('/'));
+    let url = format!("{}/accounts/me", api_url.trim_end_matches('/'));
     let headers = [("X-ACCESS-TOKEN", token), ("Accept", "application/json")];
     match outbound::get(&url, &headers, timeout) {
         Ok(reply) => judge(reply.status, &reply.body),
@@ -300,9 +305,6 @@ fn judge(status: u16, body: &str) -> TokenCheck {
 
 /// Chatrace reports some failures as HTTP 200, so the body decides.
 fn judge_ok_body(value: &Value, body: &str) -> TokenCheck {
-    if let Some(tags) = value.as_array().or_else(|| value["data"].as_array()) {
-        return TokenCheck::Valid { tags: tags.len() };
-    }
     if says_failed(value) {
         let code = match &value["error"]["code"] {
             Value::Null => String::new(),
@@ -314,7 +316,22 @@ fn judge_ok_body(value: &Value, body: &str) -> TokenCheck {
             message: error_message(value).map_or_else(|| excerpt(body), |m| excerpt(&m)),
         };
     }
-    TokenCheck::UnexpectedAnswer(200, excerpt(body))
+    // Some answers wrap the record in `data`.
+    let record = value.get("data").filter(|d| d.is_object()).unwrap_or(value);
+    if !record.is_object() {
+        return TokenCheck::UnexpectedAnswer(200, excerpt(body));
+    }
+    let field = |key: &str| match record.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(excerpt(s.trim())),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    TokenCheck::Valid {
+        account: Account {
+            name: field("name"),
+            page_id: field("page_id"),
+        },
+    }
 }
 
 /// The message inside Chatrace's error shapes: `{"error":{"message":..}}`, `{"error":".."}`,
@@ -382,9 +399,21 @@ mod tests {
     #[test]
     fn answers_are_judged_by_status_and_body() {
         assert_eq!(
-            judge(200, r#"[{"id":1,"name":"a"},{"id":2,"name":"b"}]"#),
-            TokenCheck::Valid { tags: 2 }
+            judge(
+                200,
+                r#"{"page_id":104912345678901234,"name":"Cozy Shop","active":1,"total_users":52}"#
+            ),
+            TokenCheck::Valid {
+                account: Account {
+                    name: Some("Cozy Shop".into()),
+                    page_id: Some("104912345678901234".into()),
+                }
+            }
         );
+        assert!(matches!(
+            judge(200, r#"[{"id":1,"name":"a"}]"#),
+            TokenCheck::UnexpectedAnswer(200, _)
+        ));
         assert_eq!(
             judge(401, r#"{"error":"No valid API key provided"}"#),
             TokenCheck::Rejected {

@@ -210,9 +210,19 @@ fn check_token(args: CheckTokenArgs) -> Result<ExitCode> {
     let api = api_url(args.api_url);
     let timeout = api_timeout().map_err(Error::Config)?;
     let token = secret("CHATRACE_TOKEN", "chatrace_token");
-    println!("GET {api}/accounts/tags with X-ACCESS-TOKEN");
+    println!("GET {api}/accounts/me with X-ACCESS-TOKEN");
     let check = crate::chatrace::check_token(&api, token.as_deref(), timeout);
     println!("{}", crate::checklist::token_verdict(&check, lang));
+    if let Some(problem) = token
+        .as_deref()
+        .and_then(|t| crate::chatrace::check_shape(t).err())
+    {
+        println!(
+            "note: the token is unlike the usual <digits>.<letters and digits>: {} \
+             (white-label tokens can look different; Chatrace's answer above decides)",
+            crate::checklist::token_shape_hint(&problem, lang)
+        );
+    }
     if !check.is_valid() {
         println!("{}", crate::checklist::token_advice(&check, lang));
     }

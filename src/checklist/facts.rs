@@ -7,7 +7,7 @@ use log::warn;
 use serde::{Deserialize, Serialize};
 
 use super::Relay;
-use crate::chatrace::{self, TokenCheck};
+use crate::chatrace::{self, TokenCheck, TokenProblem};
 use crate::config::Config;
 use crate::error::Result;
 use crate::outbound::Failure;
@@ -71,10 +71,12 @@ pub struct PublicUrlFacts {
 pub struct TokenFacts {
     pub api_url: String,
     pub check: TokenCheck,
-    /// When Chatrace was asked; `None` when it was not (token missing or malformed).
+    /// When Chatrace was asked; `None` when it was not (no token).
     pub checked_at_ms: Option<i64>,
     /// The digits a token starts with, often its account: for a link to the settings.
     pub account: Option<String>,
+    /// How the token differs from the usual `<digits>.<letters and digits>`: a hint.
+    pub shape: Option<TokenProblem>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +185,11 @@ fn token(r: &Relay) -> Result<TokenFacts> {
             .as_deref()
             .and_then(chatrace::account_digits)
             .map(str::to_string),
+        shape: r
+            .config
+            .chatrace_token
+            .as_deref()
+            .and_then(|t| chatrace::check_shape(t).err()),
     })
 }
 
@@ -194,16 +201,13 @@ struct CachedCheck {
     outcome: TokenCheck,
 }
 
-/// The verdict on the configured token and when Chatrace was asked (`None`: not asked,
-/// the token is missing or malformed). Asks Chatrace when `force`d or the cache is stale.
+/// The verdict on the configured token and when Chatrace was asked (`None`: not asked, no
+/// token). Asks Chatrace when `force`d or the cache is stale, whatever the token looks like.
 pub fn token_check(r: &Relay, force: bool) -> Result<(TokenCheck, Option<i64>)> {
     let config = &r.config;
     let Some(token) = config.chatrace_token.as_deref() else {
         return Ok((TokenCheck::Missing, None));
     };
-    if let Err(problem) = chatrace::check_shape(token) {
-        return Ok((TokenCheck::Malformed(problem), None));
-    }
     let fingerprint = chatrace::fingerprint(&config.chatrace_api_url, token);
     if !force {
         if let Some(cached) = cached_token_check(r, &fingerprint)? {

@@ -19,7 +19,7 @@ mod rows;
 mod words;
 
 pub use actions::run_action;
-pub use words::{describe_failure, token_advice, token_verdict};
+pub use words::{describe_failure, token_advice, token_shape_hint, token_verdict};
 
 /// What the checklist looks at: the running relay's settings and state, and a database
 /// connection of the caller's.

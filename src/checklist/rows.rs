@@ -135,9 +135,15 @@ mod fixtures {
     pub fn token() -> TokenFacts {
         TokenFacts {
             api_url: "https://api.chatrace.com".into(),
-            check: TokenCheck::Valid { tags: 2 },
+            check: TokenCheck::Valid {
+                account: crate::chatrace::Account {
+                    name: Some("Cozy Shop".into()),
+                    page_id: Some("1049".into()),
+                },
+            },
             checked_at_ms: Some(NOW - 5 * MINUTE),
             account: Some("1234567".into()),
+            shape: None,
         }
     }
 

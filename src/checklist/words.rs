@@ -1,7 +1,7 @@
 //! The checklist's words that other parts also show: verdicts on a Chatrace token and
 //! failures to reach a URL, in the reader's language.
 
-use crate::chatrace::{TokenCheck, TokenProblem};
+use crate::chatrace::{Account, TokenCheck, TokenProblem};
 use crate::i18n::Lang;
 use crate::outbound::Failure;
 
@@ -14,19 +14,18 @@ pub fn token_verdict(check: &TokenCheck, lang: Lang) -> String {
                 "Токен API Chatrace не задан.",
             )
             .into(),
-        TokenCheck::Malformed(problem) => format!(
-            "{} {}",
-            lang.pick(
-                "The token does not look like a Chatrace token:",
-                "Токен не похож на токен Chatrace:"
+        TokenCheck::Valid { account } => match account_text(account, lang) {
+            Some(named) => format!(
+                "{} {named}.",
+                lang.pick(
+                    "Chatrace accepted the token: account",
+                    "Chatrace принял токен: аккаунт"
+                )
             ),
-            token_problem(problem, lang)
-        ),
-        TokenCheck::Valid { tags } => format!(
-            "{} ({tags} {}).",
-            lang.pick("Chatrace accepted the token", "Chatrace принял токен"),
-            lang.pick("tags in the account", "тегов в аккаунте")
-        ),
+            None => lang
+                .pick("Chatrace accepted the token.", "Chatrace принял токен.")
+                .into(),
+        },
         TokenCheck::Rejected { status, message } => format!(
             "{} HTTP {status}: \"{message}\".",
             lang.pick("Chatrace rejected the token:", "Chatrace отклонил токен:")
@@ -61,16 +60,26 @@ pub fn token_verdict(check: &TokenCheck, lang: Lang) -> String {
     }
 }
 
+/// "“Cozy Shop” (page id 1049)", or as much of it as Chatrace named.
+pub fn account_text(account: &Account, lang: Lang) -> Option<String> {
+    let page = account
+        .page_id
+        .as_ref()
+        .map(|id| format!("{} {id}", lang.pick("page id", "id страницы")));
+    match (&account.name, page) {
+        (Some(name), Some(page)) => Some(format!("«{name}» ({page})")),
+        (Some(name), None) => Some(format!("«{name}»")),
+        (None, Some(page)) => Some(page),
+        (None, None) => None,
+    }
+}
+
 /// What to do about a token check's verdict.
 pub fn token_advice(check: &TokenCheck, lang: Lang) -> &'static str {
     match check {
             TokenCheck::Missing => lang.pick(
                 "Put the API token from your Chatrace account settings in the environment variable CHATRACE_TOKEN (or the systemd credential chatrace_token) and restart the relay. Webhooks are received without it; it is needed only to call the Chatrace API.",
                 "Положите токен API из настроек аккаунта Chatrace в переменную окружения CHATRACE_TOKEN (или в systemd credential chatrace_token) и перезапустите relay. Вебхуки принимаются и без него; он нужен только для обращений к API Chatrace.",
-            ),
-            TokenCheck::Malformed(_) => lang.pick(
-                "Copy the whole token again from the Chatrace settings: digits, a dot, then letters and digits, without quotes, spaces or \"Bearer\".",
-                "Скопируйте токен целиком ещё раз из настроек Chatrace: цифры, точка, затем буквы и цифры, без кавычек, пробелов и слова «Bearer».",
             ),
             TokenCheck::Valid { .. } => lang.pick(
                 "Nothing to do.",
@@ -95,7 +104,8 @@ pub fn token_advice(check: &TokenCheck, lang: Lang) -> &'static str {
         }
 }
 
-fn token_problem(problem: &TokenProblem, lang: Lang) -> String {
+/// Why a token does not look like Chatrace's, as a hint beside Chatrace's answer.
+pub fn token_shape_hint(problem: &TokenProblem, lang: Lang) -> String {
     match problem {
         TokenProblem::BearerPrefix => lang
             .pick(

@@ -9,9 +9,9 @@ use crate::util::{Relay, ADMIN, SECRET};
 /// How the fake Chatrace answers every request.
 #[derive(Clone)]
 pub enum Answer {
-    /// A valid token: 200 and a tag list for exactly this `X-ACCESS-TOKEN`, 401 "No valid
-    /// API key provided" for anything else.
-    Tags(String),
+    /// A valid token: `GET /accounts/me` names the account for exactly this
+    /// `X-ACCESS-TOKEN`; anything else gets 401 "No valid API key provided".
+    Account(String),
     /// Chatrace refusing every token.
     Unauthorized,
     /// Chatrace's failure reported as HTTP 200.
@@ -49,10 +49,18 @@ pub fn start(answer: Answer) -> Fake {
 fn respond(answer: &Answer, request: &Recorded) -> Action {
     let token = request.header("X-ACCESS-TOKEN");
     match answer {
-        Answer::Tags(valid) if token == Some(valid.as_str()) => {
-            Action::json(200, r#"[{"id":1,"name":"lead"},{"id":2,"name":"vip"}]"#)
+        Answer::Account(valid)
+            if token == Some(valid.as_str()) && request.url == "/accounts/me" =>
+        {
+            Action::json(
+                200,
+                r#"{"page_id":"104912345678","name":"Cozy Shop","active":1,"created":"2025-03-01","total_users":1290}"#,
+            )
         }
-        Answer::Tags(_) | Answer::Unauthorized => Action::json(401, UNAUTHORIZED),
+        Answer::Account(valid) if token == Some(valid.as_str()) => {
+            Action::json(404, r#"{"error":{"code":404,"message":"Not found"}}"#)
+        }
+        Answer::Account(_) | Answer::Unauthorized => Action::json(401, UNAUTHORIZED),
         Answer::ErrorInBody => Action::json(
             200,
             r#"{"error":{"code":403,"message":"API access is not part of your plan"}}"#,

@@ -231,3 +231,55 @@ fn the_sign_in_page_names_the_command_for_this_database() {
     );
     assert!(page.contains(&command), "{page}");
 }
+
+/// The page's own body template, filled the way Chatrace fills an External Request: its
+/// documented fields get values (optional ones may be empty), a field this account does
+/// not know stays literal. The message is stored and the rows turn green.
+#[test]
+fn the_pasted_template_filled_by_chatrace_stores_the_message_and_turns_green() {
+    let relay = Relay::start("template-e2e");
+    let rows = relay.get_admin("/api/setup").json();
+    let webhook = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "webhook_configured")
+        .unwrap()
+        .clone();
+    let template = webhook["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["label"] == "Body")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let filled = template
+        .replace("{{user_id}}", "5718243390127745")
+        .replace("{{first_name}}", "Мария")
+        .replace("{{last_name}}", "")
+        // An account that does not know this field sends it literally.
+        .replace("{{last_input}}", "Добрый день! Есть ли размер M?")
+        .replace("{{last_input_type}}", "text")
+        .replace("{{user_channel}}", "instagram");
+    assert!(filled.contains("{{ig_user_name}}"));
+    let reply = relay.post_webhook("application/json", filled.as_bytes());
+    assert_eq!(reply.json()["stored"], 1, "{}", reply.text());
+    assert!(reply.json().get("warning").is_none(), "{}", reply.text());
+    let m = &messages(&relay)[0];
+    assert_eq!(m["contact_id"], "5718243390127745");
+    assert_eq!(m["contact_name"], "Мария");
+    assert_eq!(m["username"], Value::Null);
+    assert_eq!(m["text"], "Добрый день! Есть ли размер M?");
+    let rows = relay.get_admin("/api/setup").json();
+    for key in ["webhook_configured", "first_message"] {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap();
+        assert_eq!(row["status"], "ok", "{row:#}");
+    }
+}

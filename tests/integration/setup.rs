@@ -137,11 +137,15 @@ fn russian_is_chosen_by_query_or_accept_language() {
 
 #[test]
 fn a_valid_token_is_sent_only_as_x_access_token_and_cached() {
-    let chatrace = fake_chatrace::start(Answer::Tags(TOKEN.into()));
+    let chatrace = fake_chatrace::start(Answer::Account(TOKEN.into()));
     let relay = relay_with_token("token-valid", &format!("  {TOKEN}\n"), &chatrace.url(""));
     let token = row(&relay, "chatrace_token");
     assert_eq!(token["status"], "ok", "{token:#}");
-    assert!(fact(&token, "Result").contains("2 tags"));
+    assert!(fact(&token, "Result").contains("account «Cozy Shop» (page id 104912345678)"));
+    assert_eq!(
+        fact(&token, "Account"),
+        "«Cozy Shop» (page id 104912345678)"
+    );
     assert_eq!(
         fact(&token, "Account settings (if 1234567"),
         "https://chatrace.com/en/settings?acc=1234567"
@@ -150,7 +154,7 @@ fn a_valid_token_is_sent_only_as_x_access_token_and_cached() {
 
     let seen = chatrace.requests();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].url, "/accounts/tags");
+    assert_eq!(seen[0].url, "/accounts/me");
     assert_eq!(seen[0].header("X-ACCESS-TOKEN"), Some(TOKEN));
     assert_eq!(seen[0].header("Accept"), Some("application/json"));
     for other in ["Authorization", "X-API-Key", "api-key", "token"] {
@@ -220,18 +224,63 @@ fn a_hanging_api_is_reported_unreachable_after_the_timeout() {
         .contains("CHATRACE_API_URL"));
 }
 
+/// The shape of a token is a hint, never a reason not to ask: white-label installs issue
+/// tokens of other shapes, and Chatrace's answer decides.
 #[test]
-fn a_malformed_token_is_refused_without_asking_chatrace() {
-    let chatrace = fake_chatrace::start(Answer::Tags(TOKEN.into()));
+fn a_token_of_another_shape_is_asked_about_and_accepted() {
+    let white_label = "wl_7f3a9c2e-5b1d-4e8f-a6c0-93d2e1b4f7a8";
+    let chatrace = fake_chatrace::start(Answer::Account(white_label.into()));
+    let relay = relay_with_token("token-white-label", white_label, &chatrace.url(""));
+    let token = row(&relay, "chatrace_token");
+    assert_eq!(token["status"], "ok", "{token:#}");
+    assert!(fact(&token, "Token shape").contains("no dot"));
+    assert_eq!(
+        chatrace.requests()[0].header("X-ACCESS-TOKEN"),
+        Some(white_label)
+    );
+}
+
+/// A token pasted with "Bearer " in front: Chatrace refuses it, and the row says, in both
+/// languages, that only the whole token in X-ACCESS-TOKEN works.
+#[test]
+fn a_refused_token_explains_x_access_token_in_both_languages() {
+    let chatrace = fake_chatrace::start(Answer::Account(TOKEN.into()));
     let relay = relay_with_token(
-        "token-malformed",
+        "token-bearer",
         &format!("Bearer {TOKEN}"),
         &chatrace.url(""),
     );
     let token = row(&relay, "chatrace_token");
     assert_eq!(token["status"], "fail");
-    assert!(fact(&token, "Result").contains("Bearer"));
-    assert!(chatrace.requests().is_empty());
+    assert!(fact(&token, "Result").contains("401"));
+    assert!(fact(&token, "Token shape").contains("Bearer"));
+    let detail = token["detail"].as_str().unwrap();
+    for words in [
+        "X-ACCESS-TOKEN",
+        "Authorization: Bearer",
+        "api-key",
+        "?token=",
+    ] {
+        assert!(detail.contains(words), "{words}: {detail}");
+    }
+    let ru = relay.request(
+        "GET",
+        "/api/setup?lang=ru",
+        &[("Authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    );
+    let rows: serde_json::Value = ru.json();
+    let token_ru = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "chatrace_token")
+        .unwrap();
+    let detail = token_ru["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("X-ACCESS-TOKEN") && detail.contains("читает только"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -248,10 +297,14 @@ fn check_token_command_exits_by_verdict() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let valid = fake_chatrace::start(Answer::Tags(TOKEN.into()));
+    let valid = fake_chatrace::start(Answer::Account(TOKEN.into()));
     let (code, out) = run(&valid.url(""));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("accepted the token"), "{out}");
+    assert!(
+        out.contains("Cozy Shop") && out.contains("104912345678"),
+        "{out}"
+    );
     let rejected = fake_chatrace::start(Answer::Unauthorized);
     let (code, out) = run(&rejected.url(""));
     assert_eq!(code, Some(1), "{out}");
@@ -316,11 +369,12 @@ fn paste_values_then_first_request_and_message_turn_rows_green() {
     assert_eq!(fact(&webhook, "Header name"), "X-Webhook-Secret");
     assert_eq!(fact_of_kind(&webhook, "secret"), [SECRET]);
     let body: Value = serde_json::from_str(&fact(&webhook, "Body")).unwrap();
-    assert_eq!(body["contact_id"], "{{contact_id}}");
+    assert_eq!(body["user_id"], "{{user_id}}");
+    assert_eq!(body["text"], "{{last_input}}");
     assert!(webhook["detail"]
         .as_str()
         .unwrap()
-        .contains("variable picker"));
+        .contains("paste it as it is"));
     let first = row(&relay, "first_message");
     assert_eq!(first["status"], "todo");
     assert_eq!(first["actions"], serde_json::json!(["send_test"]));
@@ -383,10 +437,11 @@ fn unfilled_variables_warn_until_a_good_request_arrives() {
     relay.post_webhook("application/json", &fixture("unfilled-placeholders.json"));
     let webhook = row(&relay, "webhook_configured");
     assert_eq!(webhook["status"], "warn", "{webhook:#}");
+    // It names the field and the Chatrace variable to put there.
     assert!(webhook["detail"]
         .as_str()
         .unwrap()
-        .contains("variable picker"));
+        .contains("\"contact_id\" → {{user_id}}"));
     assert!(fact_of_kind(&webhook, "excerpt")[0].contains("{{contact_id}}"));
     relay.post_webhook(
         "application/json",

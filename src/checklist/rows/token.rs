@@ -3,6 +3,7 @@
 use super::when_text;
 use crate::chatrace::{self, TokenCheck};
 use crate::checklist::facts::TokenFacts;
+use crate::checklist::words::{account_text, token_shape_hint};
 use crate::checklist::{token_advice, token_verdict};
 use crate::checklist::{Action, Check, Fact, FactKind, Status};
 use crate::i18n::Lang;
@@ -24,6 +25,30 @@ pub fn row(f: &TokenFacts, lang: Lang, now_ms: i64) -> Check {
         facts.push(Fact::new(
             lang.pick("Result", "Результат"),
             token_verdict(check, lang),
+            FactKind::Text,
+        ));
+    }
+    if let TokenCheck::Valid { account } = check {
+        if let Some(named) = account_text(account, lang) {
+            facts.push(Fact::new(
+                lang.pick("Account", "Аккаунт"),
+                named,
+                FactKind::Text,
+            ));
+        }
+    }
+    if let Some(problem) = &f.shape {
+        // A hint only: white-label installs issue tokens of other shapes.
+        facts.push(Fact::new(
+            lang.pick("Token shape", "Вид токена"),
+            format!(
+                "{} {}",
+                lang.pick(
+                    "unlike the usual <digits>.<letters and digits>:",
+                    "не как обычный <цифры>.<буквы и цифры>:"
+                ),
+                token_shape_hint(problem, lang)
+            ),
             FactKind::Text,
         ));
     }
@@ -116,8 +141,13 @@ mod tests {
         assert_eq!(en.title, "Chatrace token works");
         assert_eq!(
             en.detail,
-            "Chatrace accepted the token (2 tags in the account)."
+            "Chatrace accepted the token: account «Cozy Shop» (page id 1049)."
         );
+        assert_eq!(
+            shown(&en, "Account", FactKind::Text),
+            "«Cozy Shop» (page id 1049)"
+        );
+        assert!(!has_fact(&en, "Token shape"), "a usual token needs no hint");
         assert_eq!(shown(&en, "Result", FactKind::Text), en.detail);
         assert!(shown(&en, "Checked", FactKind::Text).ends_with("(5 min ago)"));
         let link = fact(&en, "Account settings");
@@ -131,7 +161,9 @@ mod tests {
 
         let ru = row(&token(), Lang::Ru, NOW);
         assert_eq!(ru.title, "Токен Chatrace работает");
-        assert!(ru.detail.contains("Chatrace принял токен"));
+        assert!(ru
+            .detail
+            .contains("Chatrace принял токен: аккаунт «Cozy Shop» (id страницы 1049)"));
         assert_eq!(
             fact(&ru, "Настройки аккаунта").label,
             "Настройки аккаунта (если 1234567 — номер вашего аккаунта)"
@@ -151,12 +183,6 @@ mod tests {
     #[test]
     fn a_token_chatrace_refuses_fails_with_advice() {
         let cases = [
-            (
-                unasked(TokenCheck::Malformed(TokenProblem::NoDot), Some("12")),
-                "there is no dot",
-                "Copy the whole token again",
-                "Скопируйте токен целиком",
-            ),
             (
                 checked(TokenCheck::Rejected {
                     status: 401,
@@ -188,6 +214,32 @@ mod tests {
             assert_eq!(ru.title, "Токен Chatrace не принят");
             assert!(ru.detail.contains(advice_ru), "{}", ru.detail);
         }
+    }
+
+    /// White-label tokens look different: the shape is shown beside Chatrace's answer, and
+    /// the answer decides.
+    #[test]
+    fn a_token_of_another_shape_is_asked_about_and_its_shape_is_only_a_hint() {
+        let accepted = TokenFacts {
+            shape: Some(TokenProblem::NoDot),
+            account: None,
+            ..token()
+        };
+        let en = row(&accepted, Lang::En, NOW);
+        assert_eq!(en.status, Status::Ok);
+        assert!(shown(&en, "Token shape", FactKind::Text).contains("there is no dot"));
+        let rejected = TokenFacts {
+            shape: Some(TokenProblem::BearerPrefix),
+            ..checked(TokenCheck::Rejected {
+                status: 401,
+                message: "No valid API key provided".into(),
+            })
+        };
+        let ru = row(&rejected, Lang::Ru, NOW);
+        assert_eq!(ru.status, Status::Fail);
+        assert!(shown(&ru, "Вид токена", FactKind::Text).contains("Bearer"));
+        assert!(ru.detail.contains("X-ACCESS-TOKEN"));
+        assert!(ru.detail.contains("Authorization: Bearer"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
                 "Requests arrive, but something is wrong",
                 "Запросы приходят, но что-то не так",
             ),
-            problem_advice(&latest.reason, lang),
+            problem_advice(latest, lang),
         ),
         (None, Some(_)) => (
             Status::Ok,
@@ -39,7 +39,8 @@ pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
             lang.pick(
                 "Requests with the right secret arrive. The values below stay here for reference.",
                 "Запросы с правильным секретом приходят. Значения ниже остаются здесь для справки.",
-            ),
+            )
+            .to_string(),
         ),
         (None, None) => (
             Status::Todo,
@@ -48,16 +49,17 @@ pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
                 "Добавьте External Request в Chatrace",
             ),
             lang.pick(
-                "In a Chatrace flow that runs on every incoming Instagram message (a default reply or a catch-all rule), add an External Request action with exactly these values. In the body, replace each {{…}} with the matching variable from Chatrace's variable picker. This row turns green when the first request arrives.",
-                "В сценарии Chatrace, который запускается на каждое входящее сообщение Instagram (ответ по умолчанию или правило «на всё»), добавьте действие External Request ровно с этими значениями. В теле замените каждое {{…}} на соответствующую переменную из списка переменных Chatrace. Строка станет зелёной, когда придёт первый запрос.",
-            ),
+                "In a Chatrace flow that runs on every incoming Instagram message (a default reply or a catch-all rule), add an External Request action with exactly these values. The body is written with Chatrace's own system fields ({{user_id}}, {{last_input}}…): paste it as it is. This row turns green when the first request arrives.",
+                "В сценарии Chatrace, который запускается на каждое входящее сообщение Instagram (ответ по умолчанию или правило «на всё»), добавьте действие External Request ровно с этими значениями. Тело написано системными полями самого Chatrace ({{user_id}}, {{last_input}}…): вставьте его как есть. Строка станет зелёной, когда придёт первый запрос.",
+            )
+            .to_string(),
         ),
     };
     Check {
         key: "webhook_configured",
         status,
         title: title.into(),
-        detail: detail.into(),
+        detail,
         facts,
         actions: Vec::new(),
     }
@@ -102,22 +104,54 @@ fn paste_values(f: &WebhookFacts, lang: Lang) -> Vec<Fact> {
     facts
 }
 
-/// The JSON body for Chatrace, with the fields the relay reads. Chatrace's placeholder
-/// syntax is undocumented, so the names are only marks for the user to replace.
+/// The JSON body for Chatrace, pasted as it is: every value is one of Chatrace's own system
+/// fields, and every key one the relay reads. There is no message id or message time among
+/// Chatrace's fields. The README shows the same body (a test keeps them equal).
 fn body_template() -> String {
     [
         "{",
-        r#"  "contact_id": "{{contact_id}}","#,
+        r#"  "user_id": "{{user_id}}","#,
         r#"  "first_name": "{{first_name}}","#,
         r#"  "last_name": "{{last_name}}","#,
-        r#"  "username": "{{username}}","#,
+        r#"  "ig_user_name": "{{ig_user_name}}","#,
         r#"  "text": "{{last_input}}","#,
-        r#"  "channel": "instagram","#,
-        r#"  "timestamp": "{{timestamp}}","#,
-        r#"  "message_id": "{{message_id}}""#,
+        r#"  "type": "{{last_input_type}}","#,
+        r#"  "channel": "{{user_channel}}""#,
         "}",
     ]
     .join("\n")
+}
+
+/// The Chatrace variable for a field that arrived unfilled, when the relay needs it: the
+/// contact's id, or what the person wrote. Other fields are optional and never flagged.
+fn variable_for(field: &str) -> Option<&'static str> {
+    const CONTACT: &[&str] = &[
+        "contact_id",
+        "user_id",
+        "userId",
+        "senderId",
+        "sender_id",
+        "ms_id",
+        "from.id",
+        "sender.id",
+        "user.id",
+    ];
+    const TEXT: &[&str] = &[
+        "text",
+        "message",
+        "last_input",
+        "last_text",
+        "content",
+        "body",
+        "message.text",
+    ];
+    if CONTACT.contains(&field) {
+        Some("{{user_id}}")
+    } else if TEXT.contains(&field) {
+        Some("{{last_input}}")
+    } else {
+        None
+    }
 }
 
 fn problem_facts(problem: &Problem, now_ms: i64, lang: Lang) -> [Fact; 2] {
@@ -176,8 +210,8 @@ fn reason_name(reason: &str, lang: Lang) -> String {
     name.to_string()
 }
 
-fn problem_advice(reason: &str, lang: Lang) -> &'static str {
-    match reason {
+fn problem_advice(problem: &Problem, lang: Lang) -> String {
+    let advice = match problem.reason.as_str() {
         "bad_secret" | "missing_secret" => lang.pick(
             "A request came without the right secret. Copy the header name X-Webhook-Secret and its value exactly as shown below into the External Request's headers.",
             "Пришёл запрос без правильного секрета. Скопируйте имя заголовка X-Webhook-Secret и его значение в заголовки External Request точно как показано ниже.",
@@ -190,14 +224,35 @@ fn problem_advice(reason: &str, lang: Lang) -> &'static str {
             "A request body could not be read. Check the template's quotes and commas, and set Content-Type to application/json.",
             "Тело запроса не удалось прочитать. Проверьте кавычки и запятые в шаблоне и укажите Content-Type application/json.",
         ),
-        "unfilled_placeholders" => lang.pick(
-            "Chatrace sent variable names instead of values. Insert each variable with Chatrace's variable picker instead of typing {{…}} by hand, and test the flow with a real message.",
-            "Chatrace прислал имена переменных вместо значений. Вставьте каждую переменную через список переменных Chatrace, а не набирайте {{…}} вручную, и проверьте сценарий на настоящем сообщении.",
-        ),
+        "unfilled_placeholders" => return unfilled_advice(&problem.detail, lang),
         _ => lang.pick(
-            "A request arrived, but the relay found no message in it. Use the body template below: it needs at least contact_id and text.",
-            "Запрос пришёл, но relay не нашёл в нём сообщения. Используйте шаблон тела ниже: нужны как минимум contact_id и text.",
+            "A request arrived, but the relay found no message in it. Use the body template below: it needs at least user_id and text.",
+            "Запрос пришёл, но relay не нашёл в нём сообщения. Используйте шаблон тела ниже: нужны как минимум user_id и text.",
         ),
+    };
+    advice.to_string()
+}
+
+/// Names each unfilled field the relay needs and the exact Chatrace variable to put there.
+/// `detail` is the stored flag detail: "variables not filled in: contact_id, text".
+fn unfilled_advice(detail: &str, lang: Lang) -> String {
+    let fields = detail.rsplit_once(": ").map_or("", |(_, list)| list);
+    let fixes: Vec<String> = fields
+        .split(", ")
+        .filter_map(|field| Some(format!("\"{field}\" → {}", variable_for(field)?)))
+        .collect();
+    let lead = lang.pick(
+        "Chatrace sent a variable name instead of a value: it has no such variable, so the request carries no message. Put Chatrace's own variable there:",
+        "Chatrace прислал имя переменной вместо значения: такой переменной у него нет, поэтому в запросе нет сообщения. Поставьте туда переменную самого Chatrace:",
+    );
+    let tail = lang.pick(
+        "Or paste the body below as it is.",
+        "Или вставьте тело ниже как есть.",
+    );
+    if fixes.is_empty() {
+        format!("{} {{{{user_id}}}}, {{{{last_input}}}}. {tail}", lead)
+    } else {
+        format!("{lead} {}. {tail}", fixes.join(", "))
     }
 }
 
@@ -229,7 +284,7 @@ mod tests {
         let en = row(&webhook(), Lang::En, NOW);
         assert_eq!(en.status, Status::Todo);
         assert_eq!(en.title, "Add the External Request in Chatrace");
-        assert!(en.detail.contains("variable picker"), "{}", en.detail);
+        assert!(en.detail.contains("paste it as it is"), "{}", en.detail);
         assert_eq!(
             shown(&en, "URL", FactKind::Code),
             "https://relay.example/instagram/webhook"
@@ -334,11 +389,11 @@ mod tests {
             ),
             (
                 "unfilled_placeholders",
-                "{{last_input}} in text",
+                "variables not filled in: contact_id",
                 "Variables not filled in",
-                "{{last_input}} in text",
-                "variable names instead of values",
-                "имена переменных вместо значений",
+                "variables not filled in: contact_id",
+                "\"contact_id\" → {{user_id}}",
+                "\"contact_id\" → {{user_id}}",
             ),
             (
                 "no_message",
@@ -414,12 +469,59 @@ mod tests {
         assert!(excerpt.chars().count() < 400, "{excerpt}");
     }
 
+    /// The body on the page is the body in the README, and pastes into Chatrace as it is:
+    /// JSON whose every value is one of Chatrace's documented system fields, under a key
+    /// the relay reads.
     #[test]
-    fn the_body_template_is_json_the_relay_reads() {
+    fn the_template_is_the_readme_one_and_uses_only_chatrace_fields() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(&body_template()),
+            "README.md must show exactly:\n{}",
+            body_template()
+        );
         let template: serde_json::Value = serde_json::from_str(&body_template()).unwrap();
-        assert_eq!(template["channel"], "instagram");
-        for field in ["contact_id", "text", "username", "timestamp", "message_id"] {
-            assert!(template.get(field).is_some(), "{field}");
+        let documented = [
+            "{{user_id}}",
+            "{{first_name}}",
+            "{{last_name}}",
+            "{{ig_user_name}}",
+            "{{last_input}}",
+            "{{last_input_type}}",
+            "{{user_channel}}",
+        ];
+        for (key, value) in template.as_object().unwrap() {
+            let value = value.as_str().unwrap();
+            assert!(documented.contains(&value), "{key}: {value}");
         }
+        // Filled in the way Chatrace does it, the relay reads one message from it.
+        let filled = body_template()
+            .replace("{{user_id}}", "5718243390127745")
+            .replace("{{first_name}}", "Мария")
+            .replace("{{last_name}}", "")
+            // {{ig_user_name}} stays literal, as from an account that does not know it.
+            .replace("{{last_input}}", "ok")
+            .replace("{{last_input_type}}", "text")
+            .replace("{{user_channel}}", "instagram");
+        let parsed = crate::payload::parse(&crate::payload::Request {
+            content_type: Some("application/json"),
+            body: filled.as_bytes(),
+            query: "",
+        })
+        .unwrap();
+        assert_eq!(parsed.flag, None);
+        assert_eq!(parsed.messages[0].contact_id, "5718243390127745");
+    }
+
+    #[test]
+    fn an_unfilled_id_or_text_names_the_variable_to_pick() {
+        let advice = unfilled_advice("variables not filled in: contact_id, text", Lang::En);
+        assert!(advice.contains("\"contact_id\" → {{user_id}}"), "{advice}");
+        assert!(advice.contains("\"text\" → {{last_input}}"), "{advice}");
+        let ru = unfilled_advice("variables not filled in: user_id", Lang::Ru);
+        assert!(ru.contains("\"user_id\" → {{user_id}}"), "{ru}");
+        assert!(ru.contains("вставьте тело ниже как есть"), "{ru}");
+        // An older relay's detail without field names still says what to use.
+        assert!(unfilled_advice("", Lang::En).contains("{{user_id}}, {{last_input}}"));
     }
 }
