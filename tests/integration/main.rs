@@ -15,6 +15,7 @@ mod long_poll;
 mod metrics;
 mod page_actions;
 mod pages;
+mod proxy;
 mod read_api;
 mod reply;
 mod setup;
