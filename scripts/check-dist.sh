@@ -107,6 +107,7 @@ if [ -d /run/systemd/system ]; then
 else
     echo "note: systemd is not running here: the service was enabled, not started;"
     echo "      the state directory is laid out by hand the way systemd does it"
+    [ -d /var/lib/private ] || made_private=yes
     install -d -m 700 "$state"
     ln -sfn private/chatrace-relay /var/lib/chatrace-relay
     /usr/bin/chatrace-relay admin-token --db /var/lib/chatrace-relay/chatrace-relay.db > /dev/null
@@ -138,4 +139,5 @@ case "$(dpkg-query -W -f '${Status}' chatrace-relay 2>/dev/null || true)" in
     *) fail "dpkg still lists chatrace-relay after purge" ;;
 esac
 ok "dpkg -P deleted the database, the settings, the unit and its enablement"
+if [ "${made_private:-}" = yes ]; then rmdir /var/lib/private; fi
 echo "check-dist: all checks passed"
