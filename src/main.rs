@@ -6,7 +6,14 @@ use argh::FromArgs;
 use chatrace_relay::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|arg| {
+            arg.into_string().unwrap_or_else(|arg| {
+                eprintln!("chatrace-relay: not UTF-8: {}", arg.to_string_lossy());
+                std::process::exit(1)
+            })
+        })
+        .collect();
     let (program, rest) = match args.split_first() {
         Some((first, rest)) => (first.as_str(), rest),
         None => ("chatrace-relay", &[][..]),
