@@ -7,6 +7,9 @@ use argh::FromArgs;
 /// them to your app.
 #[derive(FromArgs, Debug)]
 pub struct Cli {
+    /// print the name and version, then exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
     #[argh(subcommand)]
     pub command: Command,
 }

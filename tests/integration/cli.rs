@@ -199,3 +199,71 @@ fn admin_token_without_a_database_says_so_and_creates_nothing() {
     assert!(err.contains("serve"), "says how to create one: {err}");
     assert!(!db.exists(), "nothing was created");
 }
+
+#[test]
+fn version_prints_the_name_and_version() {
+    let expected = format!("chatrace-relay {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let (ok, out, err) = run(&[flag]);
+        assert!(ok, "{flag}: {err}");
+        assert_eq!(out, expected, "{flag}");
+    }
+    let (ok, out, _) = run(&["--help"]);
+    assert!(ok);
+    assert!(out.contains("--version"), "--help lists --version:\n{out}");
+}
+
+/// Runs the binary with stdout a pipe whose reading end is already closed, as it is for
+/// `chatrace-relay ARGS | head -1` once head has its line.
+fn run_into_closed_pipe(args: &[&str]) -> (std::process::ExitStatus, String) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // O_CLOEXEC: a child that another test spawns meanwhile must not inherit a reading end.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    drop(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    let write_end = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    let out = Command::new(binary())
+        .args(args)
+        .env_remove("CHATRACE_RELAY_WEBHOOK_SECRET")
+        .env_remove("CHATRACE_RELAY_ADMIN_TOKEN")
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::process::Stdio::from(write_end))
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `chatrace-relay --help | head -1` used to end in a panic and a backtrace hint on stderr
+/// (std ignores SIGPIPE, so println! got EPIPE). Printing commands now end the Unix way:
+/// silently, by SIGPIPE, like `cat` or `grep`.
+#[test]
+fn output_piped_into_head_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let relay = Relay::start("closed-pipe");
+    let post = relay.post_webhook(
+        "application/json",
+        &fixture("chatrace-external-request.json"),
+    );
+    assert_eq!(post.status, 200);
+    let db = relay.db.to_str().unwrap().to_string();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["--version"],
+        vec!["admin-token", "--db", &db],
+        vec!["stats", "--db", &db],
+        vec!["export", "--db", &db],
+        vec!["export", "--db", &db, "--format", "csv"],
+    ] {
+        let (status, stderr) = run_into_closed_pipe(&args);
+        assert_eq!(stderr, "", "{args:?} wrote to stderr; {status}");
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?} should end by SIGPIPE like cat; {status}"
+        );
+    }
+}
