@@ -12,8 +12,9 @@ use crate::text::{fnv1a_128, parse_form};
 use crate::time;
 
 /// Field names tried in order; a dotted name is a path into nested objects (or a literal
-/// key with a dot, as form fields have).
-const CONTACT_ID: &[&str] = &[
+/// key with a dot, as form fields have). The two a message needs are public: the checklist
+/// names the Chatrace variable for each when it arrives unfilled.
+pub const CONTACT_ID: &[&str] = &[
     "contact_id",
     "user_id",
     "userId",
@@ -24,7 +25,7 @@ const CONTACT_ID: &[&str] = &[
     "sender.id",
     "user.id",
 ];
-const TEXT: &[&str] = &[
+pub const TEXT: &[&str] = &[
     "text",
     "message",
     "last_input",

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::fake::{Action, Fake};
 use crate::fake_chatrace::relay_with_chatrace;
 use crate::pages::Browser;
+use crate::setup::{fact, row};
 use crate::util::*;
 
 /// What a Chatrace External Request with the page's template sends for one message: no
@@ -238,23 +239,7 @@ fn the_sign_in_page_names_the_command_for_this_database() {
 #[test]
 fn the_pasted_template_filled_by_chatrace_stores_the_message_and_turns_green() {
     let relay = Relay::start("template-e2e");
-    let rows = relay.get_admin("/api/setup").json();
-    let webhook = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == "webhook_configured")
-        .unwrap()
-        .clone();
-    let template = webhook["facts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["label"] == "Body")
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let template = fact(&row(&relay, "webhook_configured"), "Body");
     let filled = template
         .replace("{{user_id}}", "5718243390127745")
         .replace("{{first_name}}", "Мария")
@@ -272,14 +257,8 @@ fn the_pasted_template_filled_by_chatrace_stores_the_message_and_turns_green() {
     assert_eq!(m["contact_name"], "Мария");
     assert_eq!(m["username"], Value::Null);
     assert_eq!(m["text"], "Добрый день! Есть ли размер M?");
-    let rows = relay.get_admin("/api/setup").json();
     for key in ["webhook_configured", "first_message"] {
-        let row = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == key)
-            .unwrap();
+        let row = row(&relay, key);
         assert_eq!(row["status"], "ok", "{row:#}");
     }
 }

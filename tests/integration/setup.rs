@@ -17,7 +17,7 @@ fn checklist(relay: &Relay) -> Vec<Value> {
     reply.json().as_array().unwrap().clone()
 }
 
-fn row(relay: &Relay, key: &str) -> Value {
+pub(crate) fn row(relay: &Relay, key: &str) -> Value {
     checklist(relay)
         .into_iter()
         .find(|r| r["key"] == key)
@@ -25,7 +25,7 @@ fn row(relay: &Relay, key: &str) -> Value {
 }
 
 /// The value of the first fact whose label contains `label`.
-fn fact(row: &Value, label: &str) -> String {
+pub(crate) fn fact(row: &Value, label: &str) -> String {
     row["facts"]
         .as_array()
         .into_iter()

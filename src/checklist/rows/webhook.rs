@@ -125,29 +125,9 @@ fn body_template() -> String {
 /// The Chatrace variable for a field that arrived unfilled, when the relay needs it: the
 /// contact's id, or what the person wrote. Other fields are optional and never flagged.
 fn variable_for(field: &str) -> Option<&'static str> {
-    const CONTACT: &[&str] = &[
-        "contact_id",
-        "user_id",
-        "userId",
-        "senderId",
-        "sender_id",
-        "ms_id",
-        "from.id",
-        "sender.id",
-        "user.id",
-    ];
-    const TEXT: &[&str] = &[
-        "text",
-        "message",
-        "last_input",
-        "last_text",
-        "content",
-        "body",
-        "message.text",
-    ];
-    if CONTACT.contains(&field) {
+    if crate::payload::CONTACT_ID.contains(&field) {
         Some("{{user_id}}")
-    } else if TEXT.contains(&field) {
+    } else if crate::payload::TEXT.contains(&field) {
         Some("{{last_input}}")
     } else {
         None
