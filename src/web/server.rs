@@ -1,6 +1,8 @@
 //! The HTTP server, the only user of tiny_http: a fixed pool of worker threads, request
-//! bodies read under a size limit, the connection defences, and a graceful stop. It knows
-//! no routes: each worker hands every request to its `Handler`.
+//! bodies read under a size limit and a deadline (by a thread of their own when they still
+//! have to come off the socket, so a slow client never holds a worker), the connection
+//! defences, and a graceful stop. It knows no routes: each worker hands every request to
+//! its `Handler`.
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr};
@@ -29,6 +31,12 @@ const MAX_HEAD: usize = 64 * 1024;
 
 /// How often an idle worker looks whether a stop was asked for.
 const STOP_POLL: Duration = Duration::from_millis(250);
+/// How often an idle worker looks for a body a reader thread has finished reading.
+const READY_POLL: Duration = Duration::from_millis(20);
+/// Bodies read at once by reader threads; past this a request is answered 503 at once.
+const MAX_READERS: usize = 512;
+/// A reader thread only reads into a buffer: a small stack is plenty.
+const READER_STACK: usize = 64 * 1024;
 /// How long workers keep answering queued requests after a stop was asked for.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How often the listening socket is checked for being still open (see `listener_closed`).
@@ -73,6 +81,18 @@ struct Shared {
     limits: Limits,
     port: u16,
     reading: Mutex<Vec<Reading>>,
+    /// Requests whose body a reader thread has read, for the next free worker.
+    ready_tx: mpsc::Sender<ReadBody>,
+    ready_rx: Mutex<mpsc::Receiver<ReadBody>>,
+    readers: std::sync::atomic::AtomicUsize,
+}
+
+/// A request with its body read off the socket by a reader thread.
+struct ReadBody {
+    raw: tiny_http::Request,
+    body: Vec<u8>,
+    read: std::io::Result<usize>,
+    overdue: bool,
 }
 
 /// A request body a worker is reading. A client that sends it slowly, a byte now and then,
@@ -102,6 +122,11 @@ impl Shared {
             Some(i) => reading.swap_remove(i).overdue,
             None => false,
         }
+    }
+
+    /// A request whose body a reader thread has finished, if any.
+    fn take_ready(&self) -> Option<ReadBody> {
+        lock(&self.ready_rx).try_recv().ok()
     }
 
     /// Stops reading the bodies past their deadline: the blocked read then ends.
@@ -146,10 +171,14 @@ pub fn run<H: Handler>(
     fatal: impl Fn() -> Option<String>,
 ) -> Result<()> {
     let server = Arc::new(server);
+    let (ready_tx, ready_rx) = mpsc::channel();
     let shared = Arc::new(Shared {
         limits,
         port: addr.port(),
         reading: Mutex::new(Vec::new()),
+        ready_tx,
+        ready_rx: Mutex::new(ready_rx),
+        readers: std::sync::atomic::AtomicUsize::new(0),
     });
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
     let mut workers = Vec::with_capacity(handlers.len());
@@ -234,12 +263,16 @@ impl Every {
 fn serve_requests<H: Handler>(
     server: &tiny_http::Server,
     handler: &mut H,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     fatal: &mpsc::Sender<String>,
 ) {
     while !crate::shutdown::requested() {
-        match server.recv_timeout(STOP_POLL) {
-            Ok(Some(request)) => handle(handler, shared, request),
+        if let Some(done) = shared.take_ready() {
+            finish(handler, shared, done);
+            continue;
+        }
+        match server.recv_timeout(READY_POLL) {
+            Ok(Some(request)) => accept(handler, shared, request),
             Ok(None) => {}
             Err(e) => {
                 let _ = fatal.send(format!("accepting connections failed: {e}"));
@@ -247,20 +280,30 @@ fn serve_requests<H: Handler>(
             }
         }
     }
-    // Answer what tiny_http has already queued. The listener stays open until the server
-    // is dropped, so under load the queue never runs dry: the drain is bounded in time, and
-    // whatever is still queued afterwards gets tiny_http's 500 when the server is dropped,
-    // never an acknowledgement.
+    // Answer what tiny_http has already queued and what the readers bring. The listener
+    // stays open until the server is dropped, so under load the queue never runs dry: the
+    // drain is bounded in time, and whatever is still queued afterwards gets tiny_http's
+    // 500 when the server is dropped, never an acknowledgement.
     let deadline = Instant::now() + DRAIN_TIME;
     while Instant::now() < deadline {
+        if let Some(done) = shared.take_ready() {
+            finish(handler, shared, done);
+            continue;
+        }
         match server.try_recv() {
-            Ok(Some(request)) => handle(handler, shared, request),
+            Ok(Some(request)) => accept(handler, shared, request),
+            _ if shared.readers.load(std::sync::atomic::Ordering::Acquire) > 0 => {
+                thread::sleep(READY_POLL);
+            }
             _ => return,
         }
     }
 }
 
-fn handle<H: Handler>(handler: &mut H, shared: &Shared, mut raw: tiny_http::Request) {
+/// A request as tiny_http hands it over: refused at once when its framing or size is
+/// wrong; otherwise its body is read, here when tiny_http already holds it, else by a
+/// reader thread, so a client sending its body slowly never holds a worker.
+fn accept<H: Handler>(handler: &mut H, shared: &Arc<Shared>, mut raw: tiny_http::Request) {
     let port = shared.port;
     if let Some(problem) = framing_problem(&raw) {
         // Where a proxy in front and tiny_http could disagree on where this body ends, what
@@ -296,14 +339,90 @@ fn handle<H: Handler>(handler: &mut H, shared: &Shared, mut raw: tiny_http::Requ
         }
         return;
     }
+    if body_in_memory(&raw) {
+        let mut body = Vec::new();
+        let read = raw.as_reader().read_to_end(&mut body);
+        finish(
+            handler,
+            shared,
+            ReadBody {
+                raw,
+                body,
+                read,
+                overdue: false,
+            },
+        );
+        return;
+    }
+    use std::sync::atomic::Ordering;
+    if shared.readers.fetch_add(1, Ordering::AcqRel) >= MAX_READERS {
+        shared.readers.fetch_sub(1, Ordering::AcqRel);
+        warn!("{MAX_READERS} request bodies are being read already; answered 503");
+        respond_and_close(
+            raw,
+            Response::unavailable("too many requests are sending their body; try again later"),
+            port,
+        );
+        return;
+    }
+    let reader_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("body-reader".into())
+        .stack_size(READER_STACK)
+        .spawn(move || {
+            let done = read_body(&reader_shared, raw);
+            let _ = reader_shared.ready_tx.send(done);
+            reader_shared.readers.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        // The request went with the closure and is answered 500 as it drops.
+        shared.readers.fetch_sub(1, Ordering::AcqRel);
+        error!("could not start a thread to read a request body: {e}");
+    }
+}
+
+/// Whether tiny_http already read the body into memory: it does for a Content-Length of
+/// at most 1 KiB (and none), unless the client waits for `100 Continue` or upgrades.
+fn body_in_memory(raw: &tiny_http::Request) -> bool {
+    let connection = header_values(raw, "Connection")
+        .join(",")
+        .to_ascii_lowercase();
+    raw.body_length().is_none_or(|n| n <= 1024)
+        && header_values(raw, "Transfer-Encoding").is_empty()
+        && header_values(raw, "Expect").is_empty()
+        && !connection.contains("upgrade")
+}
+
+/// Reads a body off the socket, under the deadline of `Shared::cut_off_overdue`.
+fn read_body(shared: &Shared, mut raw: tiny_http::Request) -> ReadBody {
     let peer = raw.remote_addr().copied();
     let mut body = Vec::new();
     shared.start_reading(peer);
     let read = raw
         .as_reader()
-        .take(max_body as u64 + 1)
+        .take(shared.limits.max_body as u64 + 1)
         .read_to_end(&mut body);
     let overdue = shared.done_reading(peer);
+    ReadBody {
+        raw,
+        body,
+        read,
+        overdue,
+    }
+}
+
+/// A request whose body has been read: refused when it came too slowly, broken, too big or
+/// short, else handed to the handler and answered.
+fn finish<H: Handler>(handler: &mut H, shared: &Shared, done: ReadBody) {
+    let ReadBody {
+        raw,
+        body,
+        read,
+        overdue,
+    } = done;
+    let port = shared.port;
+    let max_body = shared.limits.max_body;
+    let declared = raw.body_length().unwrap_or(0);
     if overdue {
         let detail = format!(
             "the body took longer than {:?}; {} bytes had arrived",
