@@ -11,6 +11,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parsed once at start, so the size of the serve variant costs nothing; argh cannot box it.
+#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
