@@ -37,6 +37,11 @@ pub fn serve(config: Config) -> Result<()> {
         dedup_window_ms: i64::try_from(config.dedup_window.as_millis()).unwrap_or(i64::MAX),
     };
     let writer = Writer::start(writer_store, rules)?;
+    crate::retention::Retention {
+        keep_raw: config.keep_raw,
+        keep_messages: config.keep_messages,
+    }
+    .start(&config.db)?;
     let metrics = Arc::new(Metrics::default());
     let forward_bell = Arc::new(Doorbell::default());
     if let Some(forwarder) = forwarder {

@@ -14,6 +14,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parsed once at start, so the size of the serve variant costs nothing; argh cannot box it.
+#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
@@ -24,6 +26,7 @@ pub enum Command {
     Export(ExportArgs),
     AdminToken(AdminTokenArgs),
     Replay(ReplayArgs),
+    Backup(BackupArgs),
 }
 
 /// Run the relay server (webhook receiver, API and setup page).
@@ -74,6 +77,15 @@ pub struct ServeArgs {
     /// never surprises you [env CHATRACE_RELAY_MAX_DB_MB, default unlimited]
     #[argh(option)]
     pub max_db_mb: Option<u64>,
+    /// delete raw request records (bodies, headers) older than this, e.g. 30d; their
+    /// messages stay [env CHATRACE_RELAY_KEEP_RAW, default keep for ever]
+    #[argh(option)]
+    pub keep_raw: Option<String>,
+    /// delete messages older than this, e.g. 365d, with their raw records and finished
+    /// deliveries; the daily counts stay [env CHATRACE_RELAY_KEEP_MESSAGES, default keep
+    /// for ever]
+    #[argh(option)]
+    pub keep_messages: Option<String>,
 }
 
 /// Check the Chatrace API token (from CHATRACE_TOKEN or the systemd credential
@@ -154,4 +166,17 @@ pub struct ReplayArgs {
     /// re-queue the one delivery with this id
     #[argh(option)]
     pub id: Option<i64>,
+}
+
+/// Write a consistent copy of the database to DEST, also while a relay is writing to it;
+/// prints the copy's size and message count. Never overwrites: DEST must not exist.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "backup")]
+pub struct BackupArgs {
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// where to write the copy (a new file)
+    #[argh(positional)]
+    pub dest: String,
 }

@@ -4,7 +4,9 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{CheckTokenArgs, Cli, Command, ExportArgs, ReplayArgs, SendTestArgs, StatsArgs};
+use crate::cli::{
+    BackupArgs, CheckTokenArgs, Cli, Command, ExportArgs, ReplayArgs, SendTestArgs, StatsArgs,
+};
 use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
@@ -31,7 +33,67 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::SendTest(args) => send_test(args),
         Command::CheckToken(args) => check_token(args),
         Command::Replay(args) => replay(args),
+        Command::Backup(args) => backup(args),
     }
+}
+
+/// `backup [--db DB] DEST`: a consistent copy, written beside DEST under a temporary name,
+/// flushed to disk, then given its name. DEST is never overwritten: an existing file there
+/// may be the only good backup, and a path mixed up with the live database must not
+/// destroy it.
+fn backup(args: BackupArgs) -> Result<ExitCode> {
+    use std::path::Path;
+    let source = db_path(args.db);
+    if !source.exists() {
+        return Err(Error::Config(format!(
+            "no database at {}: pass --db (or set CHATRACE_RELAY_DB)",
+            source.display()
+        )));
+    }
+    let dest = Path::new(&args.dest);
+    if dest.exists() {
+        return Err(Error::Config(format!(
+            "{} already exists; the backup never overwrites a file: remove it or choose \
+             another name (e.g. one with the date in it)",
+            dest.display()
+        )));
+    }
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .ok_or_else(|| Error::Config(format!("{}: not a file name", dest.display())))?;
+    let mut partial = name.to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = dir.join(partial);
+    let started = std::time::Instant::now();
+    let result = crate::store::backup(&source, &partial).and_then(|summary| {
+        std::fs::File::open(&partial)?.sync_all()?;
+        // A hard link fails if DEST appeared meanwhile: nothing is ever replaced.
+        std::fs::hard_link(&partial, dest)?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(summary)
+    });
+    let _ = std::fs::remove_file(&partial);
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let mut side = partial.as_os_str().to_owned();
+        side.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(side));
+    }
+    let summary = result?;
+    let bytes = std::fs::metadata(dest)?.len();
+    println!(
+        "backed up {} to {}: {} bytes ({:.1} MiB), {} messages, in {:.1} s",
+        source.display(),
+        dest.display(),
+        bytes,
+        bytes as f64 / (1024.0 * 1024.0),
+        summary.messages,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Opens a database that must already exist: a mistyped path should say so, not quietly

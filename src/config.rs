@@ -41,6 +41,11 @@ pub struct Config {
     pub workers: usize,
     pub max_body: usize,
     pub max_db_bytes: Option<u64>,
+    /// Raw request records older than this are deleted (messages stay); None: kept for ever.
+    pub keep_raw: Option<Duration>,
+    /// Messages older than this are deleted, with their raw records and finished
+    /// deliveries (daily counts stay); None: kept for ever.
+    pub keep_messages: Option<Duration>,
     /// Secrets given from outside (environment or systemd credentials). When absent, the
     /// values stored in the database are used, and generated on first start.
     pub webhook_secret: Option<String>,
@@ -107,6 +112,15 @@ impl Config {
             .or(env_parse("CHATRACE_RELAY_MAX_BODY")?)
             .unwrap_or(DEFAULT_MAX_BODY);
         let max_db_mb = args.max_db_mb.or(env_parse("CHATRACE_RELAY_MAX_DB_MB")?);
+        let keep_raw = optional_duration(
+            args.keep_raw.or_else(|| env("CHATRACE_RELAY_KEEP_RAW")),
+            "--keep-raw",
+        )?;
+        let keep_messages = optional_duration(
+            args.keep_messages
+                .or_else(|| env("CHATRACE_RELAY_KEEP_MESSAGES")),
+            "--keep-messages",
+        )?;
         Ok(Config {
             listen: args
                 .listen
@@ -125,6 +139,8 @@ impl Config {
             workers,
             max_body,
             max_db_bytes: max_db_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+            keep_raw,
+            keep_messages,
             webhook_secret: secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"),
             admin_token: secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
             chatrace_token: secret("CHATRACE_TOKEN", "chatrace_token"),
@@ -242,6 +258,13 @@ fn positive_duration(
     }
 }
 
+/// A retention age (e.g. 30d or 12h), more than zero; None when not given.
+fn optional_duration(given: Option<String>, flag: &str) -> Result<Option<Duration>, String> {
+    given
+        .map(|text| positive_duration(Some(text), flag, Duration::ZERO))
+        .transpose()
+}
+
 fn parse_duration(item: &str) -> Result<Duration, String> {
     let split = item
         .find(|c: char| !c.is_ascii_digit())
@@ -288,6 +311,21 @@ mod tests {
         assert!(parse_schedule("5").unwrap_err().contains("no unit"));
         assert!(parse_schedule("5x").unwrap_err().contains("unknown unit"));
         assert!(parse_schedule("s").unwrap_err().contains("number"));
+    }
+
+    #[test]
+    fn retention_ages_are_optional_and_positive() {
+        assert_eq!(optional_duration(None, "--keep-raw").unwrap(), None);
+        assert_eq!(
+            optional_duration(Some("30d".into()), "--keep-raw").unwrap(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert!(optional_duration(Some("0s".into()), "--keep-raw")
+            .unwrap_err()
+            .contains("more than 0"));
+        assert!(optional_duration(Some("30".into()), "--keep-messages")
+            .unwrap_err()
+            .contains("no unit"));
     }
 
     #[test]

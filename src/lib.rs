@@ -16,6 +16,7 @@ mod outbound;
 pub mod payload;
 mod probe;
 mod reply;
+mod retention;
 mod sample;
 mod secret;
 mod shutdown;

@@ -78,9 +78,11 @@ fn parse(program: &str, rest: &[String]) -> Cli {
 /// `serve` (forwarding) or `send-test` and `check-token`.
 fn prints_only(command: &Command) -> bool {
     match command {
-        Command::Stats(_) | Command::Export(_) | Command::AdminToken(_) | Command::Replay(_) => {
-            true
-        }
+        Command::Stats(_)
+        | Command::Export(_)
+        | Command::AdminToken(_)
+        | Command::Replay(_)
+        | Command::Backup(_) => true,
         Command::Serve(_) | Command::SendTest(_) | Command::CheckToken(_) => false,
     }
 }

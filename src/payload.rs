@@ -154,7 +154,24 @@ impl NewMessage {
     }
 }
 
+/// The stored form of a dedup key: the first 16 bytes of its SHA-256. Fixed-size and
+/// smaller than the text it is made from (an external id can be long), and still unique:
+/// unlike the FNV hash inside a `t:` key, SHA-256 cannot be steered into a collision by
+/// whoever chooses the external ids.
+pub fn dedup_hash(key: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&digest[..16]);
+    hash
+}
+
 impl NewMessage {
+    /// `dedup_key` as stored: see `dedup_hash`.
+    pub fn dedup_hash(&self) -> Option<[u8; 16]> {
+        self.dedup_key().map(|key| dedup_hash(&key))
+    }
+
     /// What makes two messages without an id or a sender time "the same request again":
     /// 128-bit FNV-1a over contact, direction, text and attachment URLs.
     pub fn weak_key(&self) -> [u8; 16] {

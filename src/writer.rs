@@ -291,6 +291,7 @@ mod tests {
         IngestOutcome {
             request_id: 1,
             stored_ids: vec![1],
+            outgoing: 0,
             duplicates: 0,
         }
     }

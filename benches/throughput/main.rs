@@ -22,6 +22,7 @@
 //! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
 
 mod load;
+mod reads;
 // The integration tests' helpers: the benchmark starts the relay exactly as they do.
 #[allow(dead_code)]
 #[path = "../../tests/integration/util.rs"]
@@ -119,8 +120,34 @@ impl Level {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn sizes(var: &str) -> Option<Vec<i64>> {
+    std::env::var(var).ok().map(|list| {
+        list.split(',')
+            .map(|n| n.trim().parse().expect("a list of message counts"))
+            .collect()
+    })
+}
+
 fn main() {
     let settings = Settings::from_env();
+    if let Some(sizes) = sizes("BENCH_READS") {
+        for n in sizes {
+            reads::bench_reads(n);
+        }
+        return;
+    }
+    if let Some(sizes) = sizes("BENCH_PRUNE") {
+        for n in sizes {
+            bench_prune(&settings, n);
+        }
+        return;
+    }
     println!("chatrace-relay throughput benchmark");
     println!(
         "{} cores, load generator + server + SQLite on the same cores over loopback; \
@@ -254,6 +281,39 @@ fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
     drop(relay);
     let _ = std::fs::remove_dir_all(&dir);
     level
+}
+
+/// Webhook load at c=32 while retention deletes `n` old messages in the background.
+fn bench_prune(settings: &Settings, n: i64) {
+    let relay = reads::prune_relay(n, &[]);
+    let before = reads::pruned_so_far(&relay);
+    let addr: SocketAddr = relay.addr.parse().expect("the relay's address");
+    let started = Instant::now();
+    let level = run_load(
+        addr,
+        "full",
+        Mode::KeepAlive,
+        TARGET_CONNS,
+        settings.measure,
+    );
+    let pruned = reads::pruned_so_far(&relay) - before;
+    println!(
+        "\nwebhooks at c={TARGET_CONNS} while retention deletes {n} messages 60 days old \
+         (--keep-messages 30d): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, \
+         {} failures; {pruned} messages deleted during the {:.1} s measured (+warm-up)",
+        level.rate(),
+        level.percentile_ms(0.5),
+        level.percentile_ms(0.99),
+        level
+            .latencies
+            .last()
+            .map_or(f64::NAN, |&m| f64::from(m) / 1000.0),
+        level.failures,
+        started.elapsed().as_secs_f64()
+    );
+    let dir = relay.dir.clone();
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Peak resident memory (KiB) and thread count of a process, from /proc.

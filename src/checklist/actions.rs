@@ -142,6 +142,8 @@ mod tests {
             forward_timeout: Duration::from_millis(200),
             client_timeout: Duration::from_millis(200),
             dedup_window: Duration::from_secs(2),
+            keep_raw: None,
+            keep_messages: None,
             workers: 1,
             max_body: 1024,
             max_db_bytes: None,

@@ -46,6 +46,9 @@ pub struct ServerFacts {
     pub db_bytes: u64,
     pub wal_bytes: u64,
     pub max_db_bytes: Option<u64>,
+    /// `--keep-raw` and `--keep-messages`, in milliseconds; `None`: kept for ever.
+    pub keep_raw_ms: Option<i64>,
+    pub keep_messages_ms: Option<i64>,
     /// `None` where the platform cannot tell.
     pub disk: Option<DiskSpace>,
 }
@@ -143,6 +146,10 @@ pub fn gather(r: &Relay) -> Result<Facts> {
     })
 }
 
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The webhook URL on the address the relay listens on.
 pub fn local_webhook_url(addr: SocketAddr) -> String {
     format!("http://{addr}{WEBHOOK_PATH}")
@@ -159,6 +166,8 @@ fn server(r: &Relay) -> Result<ServerFacts> {
         db_bytes,
         wal_bytes,
         max_db_bytes: r.config.max_db_bytes,
+        keep_raw_ms: r.config.keep_raw.map(millis),
+        keep_messages_ms: r.config.keep_messages.map(millis),
         disk: crate::store::disk_space(&r.config.db).map(|(free, total)| DiskSpace { free, total }),
     })
 }

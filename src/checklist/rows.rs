@@ -117,6 +117,8 @@ mod fixtures {
             db_bytes: 3 * MIB,
             wal_bytes: 512,
             max_db_bytes: None,
+            keep_raw_ms: None,
+            keep_messages_ms: None,
             disk: Some(DiskSpace {
                 free: 50 * GIB,
                 total: 100 * GIB,

@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::rollups::Tally;
 use super::Store;
 use crate::error::Result;
 use crate::payload::{Flag, NewMessage};
@@ -45,6 +46,8 @@ pub struct IngestOutcome {
     pub request_id: i64,
     /// Ids of the messages this request added, in body order.
     pub stored_ids: Vec<i64>,
+    /// How many of the stored messages go out (direction `out`), for the rollups.
+    pub outgoing: usize,
     pub duplicates: usize,
 }
 
@@ -99,18 +102,16 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(writes.len());
-        let mut totals: Vec<(String, i64)> = Vec::new();
+        let mut tally = Tally::default();
         for write in writes {
             let result = apply(&tx, write, rules);
             if result.is_err() {
                 return Ok(None); // dropping the transaction rolls it back
             }
-            count(&mut totals, write, &result);
+            count(&mut tally, write, &result);
             results.push(result);
         }
-        for (name, by) in &totals {
-            bump(&tx, name, *by)?;
-        }
+        tally.write(&tx)?;
         tx.commit()?;
         Ok(Some(results))
     }
@@ -124,21 +125,19 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(writes.len());
-        // Totals are added once per batch, not once per request: the counter rows are the
-        // same for everyone, and one update each is all the transaction needs.
-        let mut totals: Vec<(String, i64)> = Vec::new();
+        // Totals and rollups are added once per batch, not once per request: the counter
+        // rows are the same for everyone, and one update each is all the transaction needs.
+        let mut tally = Tally::default();
         for write in writes {
             let sp = tx.savepoint()?;
             let result = apply(&sp, write, rules);
             if result.is_ok() {
                 sp.commit()?;
-                count(&mut totals, write, &result);
+                count(&mut tally, write, &result);
             } // else: dropping the savepoint rolls it back.
             results.push(result);
         }
-        for (name, by) in &totals {
-            bump(&tx, name, *by)?;
-        }
+        tally.write(&tx)?;
         tx.commit()?;
         Ok(results)
     }
@@ -156,22 +155,21 @@ fn apply(
     }
 }
 
-/// Adds what one committed write contributes to the totals of `counters`.
-fn count(
-    totals: &mut Vec<(String, i64)>,
-    write: &Write<'_>,
-    result: &Result<Option<IngestOutcome>>,
-) {
-    let mut add = |name: &str, by: i64| match totals.iter_mut().find(|(n, _)| n == name) {
-        Some((_, total)) => *total += by,
-        None => totals.push((name.to_string(), by)),
-    };
+/// Adds what one committed write contributes to the totals and rollups. Test requests are
+/// never counted.
+fn count(tally: &mut Tally, write: &Write<'_>, result: &Result<Option<IngestOutcome>>) {
     match (write, result) {
         (Write::Ingest(req), Ok(Some(outcome))) if !req.is_test => {
-            add("webhooks_received", 1);
-            add("duplicates", outcome.duplicates as i64);
+            tally.add("webhooks_received", 1);
+            tally.add("duplicates", outcome.duplicates as i64);
+            let stored = outcome.stored_ids.len();
+            tally.messages(
+                req.received_at_ms,
+                stored - outcome.outgoing,
+                outcome.outgoing,
+            );
         }
-        (Write::Reject(rej), _) => add(&format!("rejected:{}", rej.reason), 1),
+        (Write::Reject(rej), _) => tally.add(&format!("rejected:{}", rej.reason), 1),
         _ => {}
     }
 }
@@ -202,12 +200,16 @@ fn ingest(conn: &Connection, req: &IngestRequest, rules: &IngestRules) -> Result
     let mut outcome = IngestOutcome {
         request_id,
         stored_ids: Vec::new(),
+        outgoing: 0,
         duplicates: 0,
     };
     for msg in &req.messages {
         match insert_message(conn, request_id, req, msg, rules.dedup_window_ms)? {
             Inserted::New(id) => {
                 outcome.stored_ids.push(id);
+                if msg.direction == crate::payload::Direction::Out {
+                    outcome.outgoing += 1;
+                }
                 if !req.is_test {
                     upsert_contact(conn, msg, req.received_at_ms)?;
                 }
@@ -258,7 +260,8 @@ fn insert_message(
     dedup_window_ms: i64,
 ) -> Result<Inserted> {
     let attachments = serde_json::to_string(&msg.attachments).unwrap_or_else(|_| "[]".into());
-    let key = msg.dedup_key();
+    let key = msg.dedup_hash();
+    let key = key.as_ref().map(|k| &k[..]);
     let weak_key = key.is_none().then(|| msg.weak_key());
     if let (Some(weak_key), true) = (&weak_key, dedup_window_ms > 0) {
         // The newest earlier request's copy, found by key: the cost does not grow with how
@@ -311,7 +314,7 @@ fn insert_message(
     }
     let into = conn
         .prepare_cached("SELECT id FROM messages WHERE dedup_key = ?1")?
-        .query_row([&key], |r| r.get(0))
+        .query_row([key], |r| r.get(0))
         .optional()?;
     Ok(Inserted::Merged(into))
 }
@@ -366,17 +369,6 @@ fn health_check(conn: &Connection) -> Result<()> {
          ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",
     )?
     .execute([crate::time::now_ms()])?;
-    Ok(())
-}
-
-fn bump(conn: &Connection, name: &str, by: i64) -> Result<()> {
-    if by != 0 {
-        conn.prepare_cached(
-            "INSERT INTO counters (name, value) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-        )?
-        .execute(params![name, by])?;
-    }
     Ok(())
 }
 

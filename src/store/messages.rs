@@ -5,6 +5,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use super::rollups::Tally;
 use super::Store;
 use crate::chatrace::ContactInfo;
 use crate::error::Result;
@@ -112,17 +113,36 @@ impl Store {
             .query_row([], |r| r.get(0))?)
     }
 
-    /// One page of messages, newest first (test messages included: the page marks them),
-    /// and whether older ones exist.
-    pub fn recent_messages(&self, page: u32, per_page: u32) -> Result<(Vec<Message>, bool)> {
-        let offset = i64::from(page) * i64::from(per_page);
+    /// One page of messages older than message `before` (the newest when None), newest
+    /// first (test messages included: the page marks them), and whether older ones exist.
+    /// Keyset pagination: any page costs the same, however far back.
+    pub fn recent_messages(
+        &self,
+        before: Option<i64>,
+        per_page: u32,
+    ) -> Result<(Vec<Message>, bool)> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} ORDER BY m.id DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.id < ?2 ORDER BY m.id DESC LIMIT ?1"
         ))?;
-        let rows = stmt.query_map(params![i64::from(per_page) + 1, offset], message_from_row)?;
+        let before = before.unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![i64::from(per_page) + 1, before], message_from_row)?;
         let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
         let more = messages.len() > per_page as usize;
         messages.truncate(per_page as usize);
+        Ok((messages, more))
+    }
+
+    /// The page just newer than message `after`, newest first, and whether newer ones exist
+    /// beyond it: the way back from an older page.
+    pub fn newer_messages(&self, after: i64, per_page: u32) -> Result<(Vec<Message>, bool)> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.id > ?2 ORDER BY m.id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map(params![i64::from(per_page) + 1, after], message_from_row)?;
+        let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let more = messages.len() > per_page as usize;
+        messages.truncate(per_page as usize);
+        messages.reverse();
         Ok((messages, more))
     }
 
@@ -130,7 +150,7 @@ impl Store {
     pub fn recent_contacts(&self, limit: u32) -> Result<Vec<Contact>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT contact_id, contact_name, username FROM contacts
-             ORDER BY last_seen DESC, contact_id LIMIT ?1",
+             ORDER BY last_seen DESC, contact_id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok(Contact {
@@ -142,8 +162,8 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Stores a sent reply; returns its message id. One statement, so it commits atomically
-    /// without holding the write lock any longer than the insert.
+    /// Stores a sent reply and counts it; returns its message id. One short transaction,
+    /// so the message and its counts commit together.
     pub fn insert_sent_message(
         &self,
         contact_id: &str,
@@ -151,14 +171,19 @@ impl Store {
         text: &str,
         sent_at_ms: i64,
     ) -> Result<i64> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
-                                       contact_id, text, attachments, is_test)
-                 VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0)",
-            )?
-            .execute(params![sent_at_ms, channel, contact_id, text])?;
-        Ok(self.conn.last_insert_rowid())
+        let tx = self.conn.unchecked_transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
+                                   contact_id, text, attachments, is_test)
+             VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0)",
+        )?
+        .execute(params![sent_at_ms, channel, contact_id, text])?;
+        let id = tx.last_insert_rowid();
+        let mut tally = Tally::default();
+        tally.messages(sent_at_ms, 0, 1);
+        tally.write(&tx)?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Contacts without a name whose lookup has not run, or last ran before `retry_before`.

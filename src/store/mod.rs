@@ -1,10 +1,13 @@
 //! The SQLite database: every SQL statement lives below this module. One `Store` is one
 //! connection; each worker thread and the writer thread own their own.
 
+mod backup;
 mod ingest;
 mod messages;
 mod outbox;
 mod requests;
+mod retention;
+mod rollups;
 mod stats;
 
 use std::path::Path;
@@ -14,19 +17,32 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::Result;
 
+pub use backup::backup;
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use messages::{Contact, FirstMessage, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
+pub use retention::Pruned;
 pub use stats::ByDay;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
 /// been applied. Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema.sql"),
-    include_str!("schema_forward.sql"),
-    include_str!("schema_repeats_and_names.sql"),
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("schema.sql")),
+    Migration::Sql(include_str!("schema_forward.sql")),
+    Migration::Sql(include_str!("schema_repeats_and_names.sql")),
+    Migration::SqlThen(
+        include_str!("schema_rollups.sql"),
+        rollups::backfill_and_rekey,
+    ),
 ];
+
+/// One schema version: SQL, or SQL followed by a data migration written in Rust (for
+/// backfills that must log their progress on a big database).
+enum Migration {
+    Sql(&'static str),
+    SqlThen(&'static str, fn(&Connection) -> Result<()>),
+}
 
 /// WAL size, in pages, at which a commit also checkpoints (see `Store::connect`).
 const WAL_CHECKPOINT_PAGES: i64 = 10_000;
@@ -93,11 +109,32 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
+        let latest = MIGRATIONS.len() as i64;
+        // A fresh database (version 0) is created, not upgraded: nothing worth a log line.
+        if version > 0 && version < latest {
+            log::info!(
+                "upgrading the database from schema version {version} to {latest}; \
+                 on a big database this takes a while, progress is logged"
+            );
+        }
+        let started = std::time::Instant::now();
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            match migration {
+                Migration::Sql(sql) => tx.execute_batch(sql)?,
+                Migration::SqlThen(sql, then) => {
+                    tx.execute_batch(sql)?;
+                    then(&tx)?;
+                }
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
         tx.commit()?;
+        if version > 0 && version < latest {
+            log::info!(
+                "database upgraded to schema version {latest} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         Ok(())
     }
 

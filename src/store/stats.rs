@@ -3,6 +3,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use super::rollups::HOUR_MS;
 use super::Store;
 use crate::error::Result;
 use crate::time::{day_number, day_start_ms, format_rfc3339};
@@ -39,24 +40,19 @@ pub struct Forwarding {
 }
 
 impl Store {
+    /// Every figure comes from a rollup or an index lookup; none scans the messages (see
+    /// `rollups`). `messages_last_24h` is exact to the millisecond: whole hours from the
+    /// hourly rollup, plus the one partial hour at the window's start counted through the
+    /// `received_at` index, which holds at most one hour of messages.
     pub fn stats(&self, now_ms: i64) -> Result<Stats> {
         let conn = &self.conn;
-        let count_since = |since: i64| -> Result<i64> {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT count(*) FROM messages WHERE is_test = 0 AND received_at >= ?1",
-                )?
-                .query_row([since], |r| r.get(0))?)
-        };
         let today = day_number(now_ms);
         let first_day = today - 29;
         let mut counts = std::collections::HashMap::new();
         {
-            let mut stmt = conn.prepare_cached(
-                "SELECT received_at / ?1 AS day, count(*) FROM messages
-                 WHERE is_test = 0 AND received_at >= ?2 GROUP BY day",
-            )?;
-            let rows = stmt.query_map(params![DAY_MS, day_start_ms(first_day)], |r| {
+            let mut stmt =
+                conn.prepare_cached("SELECT day, messages FROM daily WHERE day BETWEEN ?1 AND ?2")?;
+            let rows = stmt.query_map(params![first_day, today], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
             })?;
             for row in rows {
@@ -70,28 +66,42 @@ impl Store {
                 count: counts.get(&day).copied().unwrap_or(0),
             })
             .collect();
-        let last: Option<i64> = conn
-            .prepare_cached("SELECT max(received_at) FROM messages WHERE is_test = 0")?
-            .query_row([], |r| r.get(0))?;
+        let last = self.counter("last_message_at")?;
         let webhooks_rejected: i64 = conn
             .prepare_cached(
                 "SELECT coalesce(sum(value), 0) FROM counters WHERE name LIKE 'rejected:%'",
             )?
             .query_row([], |r| r.get(0))?;
         Ok(Stats {
-            total_messages: count_since(i64::MIN)?,
-            messages_today: count_since(day_start_ms(today))?,
-            messages_last_24h: count_since(now_ms - DAY_MS)?,
-            unique_contacts: conn
-                .prepare_cached("SELECT count(*) FROM contacts")?
-                .query_row([], |r| r.get(0))?,
-            last_message_at: last.map(format_rfc3339),
+            total_messages: self.counter("messages:in")? + self.counter("messages:out")?,
+            messages_today: counts.get(&today).copied().unwrap_or(0),
+            messages_last_24h: self.messages_since(now_ms - DAY_MS)?,
+            unique_contacts: self.counter("contacts")?,
+            last_message_at: (last != 0).then(|| format_rfc3339(last)),
             webhooks_received: self.counter("webhooks_received")?,
             webhooks_rejected,
             duplicates: self.counter("duplicates")?,
             by_day,
             forwarding: self.forwarding()?,
         })
+    }
+
+    /// Real messages received at or after `since_ms`, for a time at most a few days back:
+    /// the hours after the one holding `since_ms` from the rollup, that hour's tail by index.
+    fn messages_since(&self, since_ms: i64) -> Result<i64> {
+        let hour = since_ms.div_euclid(HOUR_MS);
+        let whole: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(sum(messages), 0) FROM hourly WHERE hour > ?1")?
+            .query_row([hour], |r| r.get(0))?;
+        let tail: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM messages INDEXED BY messages_real_received
+                 WHERE is_test = 0 AND received_at >= ?1 AND received_at < ?2",
+            )?
+            .query_row(params![since_ms, (hour + 1) * HOUR_MS], |r| r.get(0))?;
+        Ok(whole + tail)
     }
 
     pub fn counter(&self, name: &str) -> Result<i64> {
@@ -120,18 +130,21 @@ impl Store {
         };
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT state, count(*) FROM deliveries GROUP BY state")?;
+            .prepare_cached("SELECT state, sum(deliveries) FROM delivery_counts GROUP BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
             match row? {
                 (s, n) if s == "pending" => f.pending = n,
                 (s, n) if s == "delivered" => f.delivered = n,
-                (_, n) => f.failed = n,
+                (_, n) => f.failed += n,
             }
         }
         f.oldest_pending_at = self
             .conn
-            .prepare_cached("SELECT min(created_at) FROM deliveries WHERE state = 'pending'")?
+            .prepare_cached(
+                "SELECT min(created_at) FROM deliveries INDEXED BY deliveries_state
+                 WHERE state = 'pending'",
+            )?
             .query_row([], |r| r.get::<_, Option<i64>>(0))?
             .map(format_rfc3339);
         Ok(f)

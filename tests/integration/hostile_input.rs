@@ -323,6 +323,9 @@ fn trickling_bodies_cannot_hold_the_workers() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tricklers: Vec<_> = (0..40)
         .map(|_| {
+            // One after another: a burst of new connections can leave some with no
+            // tiny_http thread until another closes (a known tiny_http limit, README).
+            thread::sleep(Duration::from_millis(20));
             let mut stream = TcpStream::connect(&relay.addr).unwrap();
             stream.write_all(head.as_bytes()).unwrap();
             let stop = std::sync::Arc::clone(&stop);

@@ -21,4 +21,5 @@ mod read_api;
 mod real_chatrace;
 mod reply;
 mod setup;
+mod store;
 mod webhook;

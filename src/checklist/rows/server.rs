@@ -59,6 +59,21 @@ pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
             FactKind::Text,
         ));
     }
+    let kept = |ms: Option<i64>| match ms {
+        Some(ms) => duration_text(ms, lang),
+        None => lang.pick("for ever", "бессрочно").to_string(),
+    };
+    facts.push(Fact::new(
+        lang.pick("Retention", "Хранение"),
+        format!(
+            "{} {}, {} {}",
+            lang.pick("messages", "сообщения"),
+            kept(f.keep_messages_ms),
+            lang.pick("raw requests", "исходные запросы"),
+            kept(f.keep_raw_ms.or(f.keep_messages_ms)),
+        ),
+        FactKind::Text,
+    ));
     if let Some(disk) = f.disk {
         facts.push(Fact::new(
             lang.pick("Free disk space", "Свободно на диске"),
@@ -226,5 +241,22 @@ mod tests {
 
         facts.wal_bytes = 0;
         assert_eq!(row(&facts, Lang::En, NOW).status, Status::Ok, "85% is fine");
+    }
+
+    #[test]
+    fn the_retention_in_force_is_shown() {
+        let en = row(&server(), Lang::En, NOW);
+        assert_eq!(
+            shown(&en, "Retention", FactKind::Text),
+            "messages for ever, raw requests for ever"
+        );
+        let mut facts = server();
+        facts.keep_raw_ms = Some(30 * 86_400_000);
+        facts.keep_messages_ms = Some(365 * 86_400_000);
+        let ru = row(&facts, Lang::Ru, NOW);
+        assert_eq!(
+            shown(&ru, "Хранение", FactKind::Text),
+            "сообщения 365 д, исходные запросы 30 д"
+        );
     }
 }
