@@ -22,7 +22,8 @@ mod secret;
 mod shutdown;
 mod signature;
 mod store;
-mod text;
-mod time;
+// Public so the fuzz targets in fuzz/ can call them directly.
+pub mod text;
+pub mod time;
 mod web;
 mod writer;
