@@ -110,7 +110,19 @@ else
     [ -d /var/lib/private ] || made_private=yes
     install -d -m 700 "$state"
     ln -sfn private/chatrace-relay /var/lib/chatrace-relay
-    /usr/bin/chatrace-relay admin-token --db /var/lib/chatrace-relay/chatrace-relay.db > /dev/null
+    # What the service does on its first start: `serve` creates the database (admin-token
+    # refuses to, so that a mistyped path never makes a database whose token signs nothing).
+    /usr/bin/chatrace-relay serve --listen 127.0.0.1:0 \
+        --db /var/lib/chatrace-relay/chatrace-relay.db >/dev/null 2>&1 &
+    serve_pid=$!
+    i=0
+    until [ -f "$state/chatrace-relay.db" ]; do
+        i=$((i + 1)); [ $i -lt 50 ] || fail "serve created no database in $state"; sleep 0.2
+    done
+    kill -TERM "$serve_pid"
+    wait "$serve_pid" || true
+    /usr/bin/chatrace-relay admin-token --db /var/lib/chatrace-relay/chatrace-relay.db >/dev/null ||
+        fail "admin-token cannot read the database serve created"
 fi
 [ -f /var/lib/chatrace-relay/chatrace-relay.db ] || fail "no database under /var/lib/chatrace-relay"
 
