@@ -192,36 +192,21 @@ impl Metrics {
                 .unwrap_or(0),
         );
 
-        out.family(
+        out.outcomes(
             "replies_total",
-            "counter",
             "Replies sent through the Chatrace API since the relay started, by outcome.",
+            &[
+                ("sent", &self.replies_sent),
+                ("failed", &self.replies_failed),
+            ],
         );
-        out.sample(
-            "replies_total",
-            &[("outcome", "sent")],
-            self.replies_sent.load(Ordering::Relaxed),
-        );
-        out.sample(
-            "replies_total",
-            &[("outcome", "failed")],
-            self.replies_failed.load(Ordering::Relaxed),
-        );
-
-        out.family(
+        out.outcomes(
             "contact_lookups_total",
-            "counter",
             "Contact name lookups through the Chatrace API since the relay started, by outcome.",
-        );
-        out.sample(
-            "contact_lookups_total",
-            &[("outcome", "answered")],
-            self.lookups_found.load(Ordering::Relaxed),
-        );
-        out.sample(
-            "contact_lookups_total",
-            &[("outcome", "failed")],
-            self.lookups_failed.load(Ordering::Relaxed),
+            &[
+                ("answered", &self.lookups_found),
+                ("failed", &self.lookups_failed),
+            ],
         );
 
         out.family(
@@ -272,6 +257,14 @@ impl Exposition {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP chatrace_relay_{name} {help}");
         let _ = writeln!(self.text, "# TYPE chatrace_relay_{name} {kind}");
+    }
+
+    /// A counter family with one sample per outcome.
+    fn outcomes(&mut self, name: &str, help: &str, counts: &[(&str, &AtomicU64)]) {
+        self.family(name, "counter", help);
+        for (outcome, count) in counts {
+            self.sample(name, &[("outcome", outcome)], count.load(Ordering::Relaxed));
+        }
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
