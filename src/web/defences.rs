@@ -85,23 +85,27 @@ pub fn close_quiet(local_port: u16, quiet_for: Duration) -> usize {
     closed
 }
 
-/// Shuts down the connection from `peer`: both ways after a request whose framing was
-/// ambiguous (nothing more may be read from it), or only reading when its body took too
-/// long (the answer saying so still goes out). True when the connection was found.
+/// Shuts down the connections from `peers`, in one look over the process's descriptors:
+/// both ways after a request whose framing was ambiguous (nothing more may be read from
+/// it), or only reading when its body took too long (the answer saying so still goes
+/// out). Returns how many were found.
 #[cfg(target_os = "linux")]
-pub fn shut_down(local_port: u16, peer: SocketAddr, how: std::net::Shutdown) -> bool {
-    let mut found = false;
+pub fn shut_down(local_port: u16, peers: &[SocketAddr], how: std::net::Shutdown) -> usize {
+    let mut found = 0;
+    if peers.is_empty() {
+        return found;
+    }
     for_each_connection(local_port, |socket| {
-        if socket.peer_addr().is_ok_and(|p| p == peer) {
-            found |= socket.shutdown(how).is_ok();
+        if socket.peer_addr().is_ok_and(|p| peers.contains(&p)) {
+            found += usize::from(socket.shutdown(how).is_ok());
         }
     });
     found
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn shut_down(_local_port: u16, _peer: SocketAddr, _how: std::net::Shutdown) -> bool {
-    false
+pub fn shut_down(_local_port: u16, _peers: &[SocketAddr], _how: std::net::Shutdown) -> usize {
+    0
 }
 
 /// Calls `each` with a duplicate of every accepted connection to `local_port`.

@@ -132,14 +132,17 @@ impl Shared {
     /// Stops reading the bodies past their deadline: the blocked read then ends.
     fn cut_off_overdue(&self) -> usize {
         let now = Instant::now();
-        let mut cut = 0;
-        for r in lock(&self.reading).iter_mut() {
-            if !r.overdue && r.deadline <= now {
+        let overdue: Vec<SocketAddr> = lock(&self.reading)
+            .iter_mut()
+            .filter(|r| !r.overdue && r.deadline <= now)
+            .map(|r| {
                 r.overdue = true;
-                cut += usize::from(shut_down(self.port, r.peer, Shutdown::Read));
-            }
-        }
-        cut
+                r.peer
+            })
+            .collect();
+        // One look over the descriptors for all of them, and without holding the list,
+        // which readers starting or finishing a body need meanwhile.
+        shut_down(self.port, &overdue, Shutdown::Read)
     }
 }
 
@@ -536,7 +539,7 @@ fn respond_and_close(raw: tiny_http::Request, response: Response, port: u16) {
     let peer = raw.remote_addr().copied();
     let stream = raw.upgrade("close", to_tiny(secured(response)));
     if let Some(peer) = peer {
-        shut_down(port, peer, Shutdown::Both);
+        shut_down(port, &[peer], Shutdown::Both);
     }
     std::mem::forget(stream);
 }
