@@ -2,6 +2,7 @@
 //! durably in one SQLite file, and relays them to the team's own software.
 
 mod app;
+mod catch_up;
 mod chatrace;
 mod checklist;
 pub mod cli;
@@ -10,9 +11,11 @@ mod config;
 mod error;
 mod forward;
 mod i18n;
+mod inbox;
 mod lookup;
 mod metrics;
 mod outbound;
+mod pace;
 pub mod payload;
 mod probe;
 mod reply;

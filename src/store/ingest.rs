@@ -319,7 +319,7 @@ fn insert_message(
     Ok(Inserted::Merged(into))
 }
 
-fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
+pub(super) fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO contacts (contact_id, contact_name, username, channel, profile_pic,
                                first_seen, last_seen, messages)

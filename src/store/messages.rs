@@ -171,13 +171,35 @@ impl Store {
         text: &str,
         sent_at_ms: i64,
     ) -> Result<i64> {
+        // The weak key lets catch-up recognise this reply when it sees it in Chatrace's
+        // inbox, instead of storing it twice.
+        let weak_key = crate::payload::NewMessage {
+            sent_at_ms: None,
+            channel: None,
+            direction: crate::payload::Direction::Out,
+            contact_id: contact_id.to_string(),
+            contact_name: None,
+            username: None,
+            profile_pic: None,
+            text: Some(text.to_string()),
+            attachments: Vec::new(),
+            external_id: None,
+        }
+        .weak_key();
         let tx = self.conn.unchecked_transaction()?;
         tx.prepare_cached(
             "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
-                                   contact_id, text, attachments, is_test)
-             VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0)",
+                                   contact_id, text, attachments, is_test, source, sender,
+                                   weak_key)
+             VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0, 'relay', NULL, ?5)",
         )?
-        .execute(params![sent_at_ms, channel, contact_id, text])?;
+        .execute(params![
+            sent_at_ms,
+            channel,
+            contact_id,
+            text,
+            &weak_key[..]
+        ])?;
         let id = tx.last_insert_rowid();
         let mut tally = Tally::default();
         tally.messages(sent_at_ms, 0, 1);

@@ -223,13 +223,16 @@ pub fn setup_action(cx: &mut Context, req: &Request, current: &Current) -> Resul
     // A stale or forged name does nothing; a button the checklist does not show right
     // now is refused by the action itself.
     let message = match Action::from_name(name) {
-        Some(action) => match checklist::run_action(&cx.relay(), action, lang) {
-            Ok(sentence) => sentence,
-            Err(e) => {
-                error!("setup action {name} failed: {e}");
-                lang.t("action_failed").to_string()
+        Some(action) => {
+            match checklist::run_action(&cx.relay(), action, form_field(&req.form(), "value"), lang)
+            {
+                Ok(sentence) => sentence,
+                Err(e) => {
+                    error!("setup action {name} failed: {e}");
+                    lang.t("action_failed").to_string()
+                }
             }
-        },
+        }
         None => lang.t("unknown_action").to_string(),
     };
     cx.state.sessions.set_flash(&current.id, message);
@@ -636,6 +639,14 @@ impl FactView {
 struct ActionView {
     name: &'static str,
     label: String,
+    input: Option<InputView>,
+}
+
+#[derive(Serialize)]
+struct InputView {
+    kind: &'static str,
+    label: &'static str,
+    autocomplete: &'static str,
 }
 
 impl ActionView {
@@ -643,6 +654,11 @@ impl ActionView {
         let key = format!("action_{}", a.name());
         ActionView {
             name: a.name(),
+            input: a.input().map(|i| InputView {
+                kind: i.kind,
+                label: lang.t(i.label),
+                autocomplete: i.autocomplete,
+            }),
             // A new action without a catalogue entry still gets a readable button.
             label: match lang.t(&key) {
                 k if k == key => a.name().replace('_', " "),
