@@ -3,6 +3,7 @@
 
 mod fake;
 mod fake_chatrace;
+mod fake_inbox;
 mod util;
 
 mod browser;
