@@ -32,6 +32,12 @@ pub struct Message {
     pub external_id: Option<String>,
     pub raw_request_id: Option<i64>,
     pub test: bool,
+    /// `webhook`, `inbox` (caught up from Chatrace's inbox) or `relay` (a reply it sent).
+    pub source: String,
+    /// Who wrote an outgoing message: `bot`, `agent`, `instagram_app`, `facebook_inbox`.
+    pub sender: Option<String>,
+    /// The team member, when `sender` is `agent`.
+    pub sender_id: Option<String>,
 }
 
 /// A person to reply to, for the reply box's list.
@@ -56,7 +62,7 @@ pub struct FirstMessage {
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.received_at, m.sent_at, m.channel,
     m.direction, m.contact_id, coalesce(m.contact_name, c.contact_name),
     coalesce(m.username, c.username), m.text, m.attachments, m.external_id,
-    m.raw_request_id, m.is_test";
+    m.raw_request_id, m.is_test, m.source, m.sender, m.sender_id";
 /// Where `MESSAGE_COLUMNS` come from.
 pub(super) const MESSAGES: &str = "messages m LEFT JOIN contacts c ON c.contact_id = m.contact_id";
 
@@ -76,6 +82,9 @@ pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
         external_id: row.get(10)?,
         raw_request_id: row.get(11)?,
         test: row.get(12)?,
+        source: row.get(13)?,
+        sender: row.get(14)?,
+        sender_id: row.get(15)?,
     })
 }
 

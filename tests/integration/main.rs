@@ -13,6 +13,7 @@ mod fixtures;
 mod forward;
 mod hostile_client;
 mod hostile_input;
+mod inbox;
 mod long_poll;
 mod metrics;
 mod page_actions;
