@@ -12,9 +12,9 @@ use crate::payload::{Direction, NewMessage};
 
 /// A webhook message is the inbox's when it arrived from this long before the inbox's time
 /// (clocks disagree a little)...
-const MATCH_BEFORE_MS: i64 = 60_000;
+pub(super) const MATCH_BEFORE_MS: i64 = 60_000;
 /// ...to this long after it (Chatrace may send the External Request late).
-const MATCH_AFTER_MS: i64 = 600_000;
+pub(super) const MATCH_AFTER_MS: i64 = 600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// How caught-up messages are stored.
@@ -352,6 +352,31 @@ mod tests {
             )
             .unwrap();
         assert_eq!(source, "inbox");
+    }
+
+    #[test]
+    fn a_webhook_trailing_its_caught_up_copy_claims_it() {
+        let mut store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let caught = catch_up(&mut store, &[inbox("1", "ok", 1_000_000)]);
+        assert_eq!(caught.new_ids.len(), 1);
+        // The flow waited two minutes before its External Request.
+        let mut request = IngestRequest::sample("ok", "unused");
+        request.messages[0].external_id = None;
+        request.received_at_ms = 1_120_000;
+        let rules = IngestRules::default();
+        let results = store
+            .write_batch(&[Write::Ingest(&request)], &rules)
+            .unwrap();
+        let outcome = results[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!((outcome.stored_ids.len(), outcome.duplicates), (0, 1));
+        // A second "ok" has no copy left to claim: it is a new message.
+        request.received_at_ms = 1_130_000;
+        let results = store
+            .write_batch(&[Write::Ingest(&request)], &rules)
+            .unwrap();
+        let outcome = results[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(outcome.stored_ids.len(), 1);
+        assert_eq!(store.rollups().unwrap(), store.recount().unwrap());
     }
 
     #[test]

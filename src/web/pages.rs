@@ -449,6 +449,7 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
         card("received", "stat_received", stats.webhooks_received),
         card("duplicates", "stat_duplicates", stats.duplicates),
         card("rejected", "stat_rejected", stats.webhooks_rejected),
+        card("caught_up", "stat_caught_up", stats.caught_up),
     ];
     let f = &stats.forwarding;
     let forwarding =
@@ -682,6 +683,11 @@ struct MessageRow {
     text: Option<String>,
     attachments: Vec<AttachmentView>,
     test: bool,
+    /// Where the message came from, when not a webhook: caught up from the inbox, or a
+    /// reply the relay sent.
+    source_label: Option<&'static str>,
+    /// Who wrote an outgoing message, when known.
+    sender_label: Option<&'static str>,
 }
 
 impl MessageRow {
@@ -717,6 +723,18 @@ impl MessageRow {
                 })
                 .collect(),
             test: m.test,
+            source_label: match m.source.as_str() {
+                "inbox" => Some(lang.t("source_inbox")),
+                "relay" => Some(lang.t("source_relay")),
+                _ => None,
+            },
+            sender_label: m.sender.as_deref().and_then(|s| match s {
+                "bot" => Some(lang.t("sender_bot")),
+                "agent" => Some(lang.t("sender_agent")),
+                "instagram_app" => Some(lang.t("sender_instagram_app")),
+                "facebook_inbox" => Some(lang.t("sender_facebook_inbox")),
+                _ => None,
+            }),
         }
     }
 }

@@ -567,3 +567,54 @@ fn a_broken_inbox_is_reported_and_changes_nothing_else() {
         );
     }
 }
+
+#[test]
+fn the_api_token_is_tried_once_and_the_row_says_whether_the_inbox_took_it() {
+    let inbox = FakeInbox::start();
+    let url = inbox.url();
+    // Only the account's API token, which this inbox does not accept.
+    let relay = Relay::start_with(
+        "inbox-api-token",
+        &[],
+        &[
+            ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+            ("CHATRACE_RELAY_ADMIN_TOKEN", ADMIN),
+            ("CHATRACE_TOKEN", crate::fake_chatrace::TOKEN),
+            ("CHATRACE_API_URL", "http://127.0.0.1:9"),
+            ("CHATRACE_INBOX_URL", url.as_str()),
+            FAST,
+        ],
+    );
+    let row = wait_row(&relay, "todo", "did not accept the API token");
+    assert!(
+        row["actions"].to_string().contains("inbox_send_code"),
+        "{row:#}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(inbox.count_all(), 1, "tried once, not on every run");
+    assert_eq!(
+        inbox.requests()[0].header("X-ACCESS-TOKEN"),
+        Some(crate::fake_chatrace::TOKEN)
+    );
+}
+
+#[test]
+fn a_login_with_several_accounts_asks_which_one() {
+    let inbox = FakeInbox::start();
+    inbox.set_pages(&[("1145545", "Aurora Shop"), ("2200000", "Aurora Outlet")]);
+    let relay = relay_with_inbox("inbox-accounts", &inbox, &[FAST]);
+    let row = wait_row(&relay, "warn", "Aurora Outlet (2200000)");
+    assert!(row["actions"].to_string().contains("inbox_choose_account"));
+    let (mut b, csrf) = Browser::signed_in(&relay);
+    // Only a listed account is taken.
+    b.post(
+        "/setup/inbox_choose_account",
+        &format!("csrf={csrf}&value=999"),
+    );
+    assert_eq!(inbox_row(&relay)["status"], "warn");
+    b.post(
+        "/setup/inbox_choose_account",
+        &format!("csrf={csrf}&value=2200000"),
+    );
+    wait_row(&relay, "ok", "«Aurora Outlet» (2200000)");
+}
