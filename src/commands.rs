@@ -10,6 +10,7 @@ use crate::cli::{
 use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
+use crate::time::format_rfc3339;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -201,10 +202,10 @@ fn write_csv_row(out: &mut impl Write, m: &Message) -> io::Result<()> {
     let attachments: Vec<&str> = m.attachments.iter().map(|a| a.url.as_str()).collect();
     let cells = [
         m.id.to_string(),
-        m.received_at.clone(),
-        m.sent_at.clone().unwrap_or_default(),
+        format_rfc3339(m.received_at_ms),
+        m.sent_at_ms.map(format_rfc3339).unwrap_or_default(),
         m.channel.clone().unwrap_or_default(),
-        m.direction.clone(),
+        m.direction.as_str().to_string(),
         m.contact_id.clone(),
         m.contact_name.clone().unwrap_or_default(),
         m.username.clone().unwrap_or_default(),

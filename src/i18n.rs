@@ -334,6 +334,12 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "The connection ended before the whole body arrived; nothing was stored.",
         "Соединение оборвалось раньше, чем пришло всё тело; ничего не сохранено.",
     ),
+    ("reason_bad_framing", "Ambiguous framing", "Неоднозначная длина тела"),
+    (
+        "hint_bad_framing",
+        "The request gave its body's length in a way a proxy could read differently (Content-Length with Transfer-Encoding, or a broken Content-Length); nothing was stored and the connection was closed.",
+        "Длина тела в запросе указана так, что прокси мог бы понять её иначе (Content-Length вместе с Transfer-Encoding или испорченный Content-Length); ничего не сохранено, соединение закрыто.",
+    ),
     ("times_utc", "Times are in UTC.", "Время указано в UTC."),
     ("failed_title", "Failed deliveries", "Недоставленные сообщения"),
     (

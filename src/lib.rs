@@ -13,6 +13,7 @@ mod i18n;
 mod lookup;
 mod metrics;
 mod outbound;
+mod outcome;
 pub mod payload;
 mod probe;
 mod reply;

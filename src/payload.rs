@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::chatrace::channel_name;
+pub use crate::outcome::Flag;
 use crate::text::{fnv1a_128, parse_form};
 use crate::time;
 
@@ -104,6 +105,18 @@ impl Direction {
     }
 }
 
+impl std::str::FromStr for Direction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Direction, String> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            other => Err(format!("not a direction: {other:?}")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     #[serde(rename = "type")]
@@ -188,32 +201,6 @@ impl NewMessage {
             .iter()
             .flat_map(|a| [b"\0".as_slice(), a.kind.as_bytes(), b"\0", a.url.as_bytes()]);
         fnv1a_128(parts.iter().copied().chain(urls)).to_be_bytes()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Flag {
-    /// Template variables were not filled in; the names of the fields that held them.
-    UnfilledPlaceholders(Vec<String>),
-    /// A well-formed body holding no message we can read; says what was missing.
-    NoMessage(String),
-}
-
-impl Flag {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Flag::UnfilledPlaceholders(_) => "unfilled_placeholders",
-            Flag::NoMessage(_) => "no_message",
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Flag::UnfilledPlaceholders(fields) => {
-                format!("variables not filled in: {}", fields.join(", "))
-            }
-            Flag::NoMessage(reason) => format!("no message found: {reason}"),
-        }
     }
 }
 

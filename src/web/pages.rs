@@ -9,6 +9,8 @@ use serde::Serialize;
 use crate::checklist::{self, Action, Check, Fact, FactKind, Status};
 use crate::error::Result;
 use crate::i18n::Lang;
+use crate::outcome::{Flag, UnknownCode};
+use crate::payload::Direction;
 use crate::secret::constant_time_eq;
 use crate::store::{
     Contact, FailedDelivery, FlaggedRequest, MergedRequest, Message, RejectedRequest, Requeue,
@@ -661,7 +663,7 @@ struct MessageRow {
     username: Option<String>,
     contact_id: String,
     channel: Option<String>,
-    direction: String,
+    direction: Direction,
     direction_label: &'static str,
     text: Option<String>,
     attachments: Vec<AttachmentView>,
@@ -670,11 +672,10 @@ struct MessageRow {
 
 impl MessageRow {
     fn new(m: Message, lang: Lang, now: i64) -> MessageRow {
-        let at = parse_rfc3339(&m.received_at);
         MessageRow {
             id: m.id,
-            time: at.map_or_else(|| m.received_at.clone(), |ms| lang.datetime(ms)),
-            ago: at.map(|ms| lang.ago(now, ms)).unwrap_or_default(),
+            time: lang.datetime(m.received_at_ms),
+            ago: lang.ago(now, m.received_at_ms),
             name: m
                 .contact_name
                 .filter(|n| !n.trim().is_empty())
@@ -682,10 +683,9 @@ impl MessageRow {
             username: m.username.filter(|u| !u.trim().is_empty()),
             contact_id: m.contact_id,
             channel: m.channel,
-            direction_label: lang.t(if m.direction == "out" {
-                "dir_out"
-            } else {
-                "dir_in"
+            direction_label: lang.t(match m.direction {
+                Direction::In => "dir_in",
+                Direction::Out => "dir_out",
             }),
             direction: m.direction,
             text: m.text.filter(|t| !t.is_empty()),
@@ -732,18 +732,24 @@ struct FlaggedRow {
 
 impl FlaggedRow {
     fn new(f: FlaggedRequest, lang: Lang) -> FlaggedRow {
-        let key = format!("flag_{}", f.flag);
-        let (fields, detail) = match f.flag_detail.split_once(": ") {
-            Some((_, rest)) if f.flag == "unfilled_placeholders" => (Some(rest.to_string()), None),
-            Some((_, rest)) => (None, Some(rest.to_string())),
-            None => (None, Some(f.flag_detail.clone()).filter(|d| !d.is_empty())),
+        let (code, label, fields, detail) = match f.flag {
+            Ok(flag) => {
+                let (fields, detail) = match &flag {
+                    Flag::UnfilledPlaceholders(fields) => (Some(fields.join(", ")), None),
+                    Flag::NoMessage(reason) => (None, Some(reason.clone())),
+                };
+                let label = lang.t(flag.label_key()).to_string();
+                (flag.code().to_string(), label, fields, detail)
+            }
+            // A flag of another version: its code is all there is to name it.
+            Err(UnknownCode(code)) => (code.clone(), code, None, None),
         };
         FlaggedRow {
             time: lang.datetime(f.received_at_ms),
-            label: lang.t(&key).to_string(),
-            flag: f.flag,
+            label,
+            flag: code,
             fields,
-            detail,
+            detail: detail.filter(|d| !d.is_empty()),
             request: match f.content_type {
                 Some(ct) => format!("{} · {ct}", f.method),
                 None => f.method,
@@ -788,22 +794,28 @@ struct RejectedRow {
 
 impl RejectedRow {
     fn new(r: RejectedRequest, lang: Lang) -> RejectedRow {
-        let label_key = format!("reason_{}", r.reason);
-        let hint_key = format!("hint_{}", r.reason);
-        let label = lang.t(&label_key);
-        let known = label != label_key;
+        let (reason, label, hint, detail) = match r.refusal {
+            Ok(refusal) => {
+                let (label, hint) = refusal.words();
+                (
+                    refusal.code().to_string(),
+                    lang.t(label).to_string(),
+                    Some(lang.t(hint).to_string()),
+                    refusal.detail_adds().then_some(r.detail),
+                )
+            }
+            // A reason of another version: its code and the stored detail are all there is.
+            Err(UnknownCode(code)) => (code.clone(), code, None, Some(r.detail)),
+        };
         RejectedRow {
-            time: parse_rfc3339(&r.received_at)
-                .map_or_else(|| r.received_at.clone(), |ms| lang.datetime(ms)),
-            label: label.to_string(),
-            hint: known.then(|| lang.t(&hint_key).to_string()),
-            // The hint says it in the reader's language; the technical detail is kept for
-            // reasons where it adds something (the parser's complaint) or is all there is.
-            detail: (!known || r.reason == "malformed").then_some(r.detail),
+            time: lang.datetime(r.received_at_ms),
+            reason,
+            label,
+            hint,
+            detail,
             request: format!("{} {}", r.method, r.path),
             client: r.remote_addr,
             excerpt: r.excerpt,
-            reason: r.reason,
         }
     }
 }
@@ -933,6 +945,23 @@ mod tests {
         assert_eq!(html.matches("<script").count(), 1);
         assert!(html.contains(r#"<script src="/static/copy.js?v="#));
         assert!(html.contains(r#"data-copy="s3cr3t-value""#));
+    }
+
+    /// A refusal or flag without words would show its raw key on the page.
+    #[test]
+    fn every_refusal_and_flag_has_its_words_in_the_catalogue() {
+        let known: Vec<&str> = Lang::En.catalogue().map(|(k, _)| k).collect();
+        for refusal in crate::outcome::Refusal::ALL {
+            let (label, hint) = refusal.words();
+            assert!(known.contains(&label), "{refusal:?}: no {label}");
+            assert!(known.contains(&hint), "{refusal:?}: no {hint}");
+        }
+        for flag in [
+            Flag::UnfilledPlaceholders(Vec::new()),
+            Flag::NoMessage(String::new()),
+        ] {
+            assert!(known.contains(&flag.label_key()), "{flag:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::outcome::Refusal;
 use crate::secret::constant_time_eq;
 
 use super::request::{Handled, Request, Response};
@@ -139,8 +140,8 @@ impl Handler for Context {
         dispatch(self, req)
     }
 
-    fn refused(&mut self, req: &Request, reason: &'static str, detail: String) {
-        webhook::log_rejection(self, req, reason, detail);
+    fn refused(&mut self, req: &Request, refusal: Refusal, detail: String) {
+        webhook::log_rejection(self, req, refusal, detail);
     }
 }
 
@@ -182,7 +183,7 @@ fn check(
             None => Err(webhook::refuse(
                 cx,
                 req,
-                "missing_secret",
+                Refusal::MissingSecret,
                 "no secret: send the header X-Webhook-Secret (or ?secret= in the URL)",
             )),
             // Exactly the secret: nothing trimmed, so `secret ` or `\u{3000}secret` is wrong.
@@ -190,7 +191,7 @@ fn check(
             Some(_) => Err(webhook::refuse(
                 cx,
                 req,
-                "bad_secret",
+                Refusal::BadSecret,
                 "wrong secret: copy it again from the relay's setup page",
             )),
         },
@@ -246,7 +247,7 @@ fn check(
 /// unknown path: it is how a user learns that Chatrace calls a wrong URL.
 fn method_not_allowed(cx: &Context, req: &Request) -> Response {
     if req.method == "POST" {
-        webhook::log_wrong_path(cx, req);
+        webhook::log_wrong_path(cx, req, Refusal::WrongMethod);
     }
     let mut allowed: Vec<&str> = ROUTES
         .iter()
@@ -255,7 +256,8 @@ fn method_not_allowed(cx: &Context, req: &Request) -> Response {
         .collect();
     allowed.sort_unstable();
     allowed.dedup();
-    Response::error(405, "method not allowed").with_header("Allow", allowed.join(", "))
+    Response::error(Refusal::WrongMethod.status(), "method not allowed")
+        .with_header("Allow", allowed.join(", "))
 }
 
 #[cfg(test)]

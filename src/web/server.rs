@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 
 use crate::error::{Error, Result};
+use crate::outcome::Refusal;
 use crate::text::log_safe;
 
 use super::defences::{close_quiet, drop_dead_clients, listener_closed, shut_down};
@@ -63,8 +64,8 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 pub trait Handler: Send + 'static {
     fn handle(&mut self, request: &Request) -> Result<Handled>;
     /// A request the server itself turned away before any handler saw it (a body too large
-    /// or cut short); `reason` is a short code, `detail` the words.
-    fn refused(&mut self, request: &Request, reason: &'static str, detail: String);
+    /// or cut short); `detail` says what was wrong with it.
+    fn refused(&mut self, request: &Request, refusal: Refusal, detail: String);
 }
 
 /// The limits the server enforces on every connection.
@@ -311,12 +312,9 @@ fn accept<H: Handler>(handler: &mut H, shared: &Arc<Shared>, mut raw: tiny_http:
     if let Some(problem) = framing_problem(&raw) {
         // Where a proxy in front and tiny_http could disagree on where this body ends, what
         // tiny_http would read next may be a request hidden in it: nothing more is read.
-        handler.refused(
-            &convert(&raw, Vec::new()),
-            "bad_framing",
-            problem.to_string(),
-        );
-        respond_and_close(raw, Response::error(400, problem), port);
+        let refusal = Refusal::BadFraming;
+        handler.refused(&convert(&raw, Vec::new()), refusal, problem.to_string());
+        respond_and_close(raw, Response::error(refusal.status(), problem), port);
         return;
     }
     let head = raw.url().len()
@@ -327,8 +325,9 @@ fn accept<H: Handler>(handler: &mut H, shared: &Arc<Shared>, mut raw: tiny_http:
             .sum::<usize>();
     if head > MAX_HEAD {
         let detail = format!("request line and headers larger than {MAX_HEAD} bytes");
-        handler.refused(&convert(&raw, Vec::new()), "too_large", detail.clone());
-        respond_and_close(raw, Response::error(431, &detail), port);
+        let refusal = Refusal::HeadTooLarge;
+        handler.refused(&convert(&raw, Vec::new()), refusal, detail.clone());
+        respond_and_close(raw, Response::error(refusal.status(), &detail), port);
         return;
     }
     let max_body = shared.limits.max_body;
@@ -433,8 +432,9 @@ fn finish<H: Handler>(handler: &mut H, shared: &Shared, done: ReadBody) {
             body.len()
         );
         // Cut short like a body that stopped coming, only by the clock.
-        handler.refused(&convert(&raw, Vec::new()), "incomplete", detail.clone());
-        respond_and_close(raw, Response::error(408, &detail), port);
+        let refusal = Refusal::Overdue;
+        handler.refused(&convert(&raw, Vec::new()), refusal, detail.clone());
+        respond_and_close(raw, Response::error(refusal.status(), &detail), port);
         return;
     }
     if let Err(e) = read {
@@ -461,10 +461,11 @@ fn finish<H: Handler>(handler: &mut H, shared: &Shared, done: ReadBody) {
             "the body ended after {} of its {declared} declared bytes",
             body.len()
         );
-        handler.refused(&convert(&raw, Vec::new()), "incomplete", detail.clone());
+        let refusal = Refusal::Incomplete;
+        handler.refused(&convert(&raw, Vec::new()), refusal, detail.clone());
         respond(
             raw,
-            Response::error(400, &detail).with_header("Connection", "close"),
+            Response::error(refusal.status(), &detail).with_header("Connection", "close"),
         );
         return;
     }
@@ -546,8 +547,9 @@ fn respond_and_close(raw: tiny_http::Request, response: Response, port: u16) {
 
 fn too_large<H: Handler>(handler: &mut H, raw: &tiny_http::Request, max_body: usize) -> Response {
     let detail = format!("body larger than {max_body} bytes");
-    handler.refused(&convert(raw, Vec::new()), "too_large", detail.clone());
-    Response::error(413, &detail).with_header("Connection", "close")
+    let refusal = Refusal::TooLarge;
+    handler.refused(&convert(raw, Vec::new()), refusal, detail.clone());
+    Response::error(refusal.status(), &detail).with_header("Connection", "close")
 }
 
 /// Answers a request whose declared body is too big to drain, then leaks the connection's

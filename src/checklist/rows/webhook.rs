@@ -5,6 +5,7 @@ use super::when_text;
 use crate::checklist::facts::WebhookFacts;
 use crate::checklist::{Check, Fact, FactKind, Status, EXCERPT_CHARS};
 use crate::i18n::Lang;
+use crate::outcome::{Flag, Refusal, Trouble, UnknownCode};
 use crate::store::{Problem, ProblemBody};
 
 pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
@@ -143,7 +144,7 @@ fn problem_facts(problem: &Problem, now_ms: i64, lang: Lang) -> [Fact; 2] {
         Fact::new(
             &format!(
                 "{}, {}",
-                reason_name(&problem.reason, lang),
+                problem_name(problem, lang),
                 when_text(problem.received_at_ms, now_ms, lang)
             ),
             format!(
@@ -161,51 +162,63 @@ fn problem_facts(problem: &Problem, now_ms: i64, lang: Lang) -> [Fact; 2] {
 /// What went wrong, in the reader's language where the relay knows the words; otherwise the
 /// stored detail, which names the specific path or parser error.
 fn problem_detail(problem: &Problem, lang: Lang) -> String {
-    match problem.reason.as_str() {
-        "bad_secret" => lang.pick(
-            "the secret did not match: copy it again from the header value above",
-            "секрет не совпал: скопируйте его заново из значения заголовка выше",
-        ),
-        "missing_secret" => lang.pick(
-            "no X-Webhook-Secret header (and no ?secret= in the URL)",
-            "нет заголовка X-Webhook-Secret (и нет ?secret= в адресе)",
-        ),
-        _ => &problem.detail,
+    match &problem.trouble {
+        Ok(Trouble::Refused(Refusal::BadSecret | Refusal::BadVerifyToken)) => lang
+            .pick(
+                "the secret did not match: copy it again from the header value above",
+                "секрет не совпал: скопируйте его заново из значения заголовка выше",
+            )
+            .to_string(),
+        Ok(Trouble::Refused(Refusal::MissingSecret)) => lang
+            .pick(
+                "no X-Webhook-Secret header (and no ?secret= in the URL)",
+                "нет заголовка X-Webhook-Secret (и нет ?secret= в адресе)",
+            )
+            .to_string(),
+        Ok(Trouble::Flagged(flag)) => flag.describe(),
+        Ok(Trouble::Refused(_)) | Err(_) => problem.detail.clone(),
     }
-    .to_string()
 }
 
-fn reason_name(reason: &str, lang: Lang) -> String {
-    let name = match reason {
-        "bad_secret" => lang.pick("Wrong secret", "Неверный секрет"),
-        "missing_secret" => lang.pick("No secret", "Нет секрета"),
-        "wrong_path" => lang.pick("Wrong path", "Неверный путь"),
-        "malformed" => lang.pick("Unreadable body", "Нечитаемое тело"),
-        "unfilled_placeholders" => {
-            lang.pick("Variables not filled in", "Переменные не подставлены")
-        }
-        "no_message" => lang.pick("No message found", "Сообщение не найдено"),
-        other => other,
-    };
-    name.to_string()
+/// The name the page's tables give it too; a code of another version as it is.
+fn problem_name(problem: &Problem, lang: Lang) -> String {
+    match &problem.trouble {
+        Ok(Trouble::Refused(refusal)) => lang.t(refusal.words().0).to_string(),
+        Ok(Trouble::Flagged(flag)) => lang.t(flag.label_key()).to_string(),
+        Err(UnknownCode(code)) => code.clone(),
+    }
 }
 
 fn problem_advice(problem: &Problem, lang: Lang) -> String {
-    let advice = match problem.reason.as_str() {
-        "bad_secret" | "missing_secret" => lang.pick(
+    let refused = match &problem.trouble {
+        Ok(Trouble::Refused(refusal)) => Some(*refusal),
+        Ok(Trouble::Flagged(Flag::UnfilledPlaceholders(fields))) => {
+            return unfilled_advice(fields, lang)
+        }
+        Ok(Trouble::Flagged(Flag::NoMessage(_))) | Err(_) => None,
+    };
+    let advice = match refused {
+        Some(Refusal::BadSecret | Refusal::BadVerifyToken | Refusal::MissingSecret) => lang.pick(
             "A request came without the right secret. Copy the header name X-Webhook-Secret and its value exactly as shown below into the External Request's headers.",
             "Пришёл запрос без правильного секрета. Скопируйте имя заголовка X-Webhook-Secret и его значение в заголовки External Request точно как показано ниже.",
         ),
-        "wrong_path" => lang.pick(
+        Some(Refusal::WrongPath | Refusal::WrongMethod) => lang.pick(
             "A request came to a wrong path. The URL in the External Request must end with /instagram/webhook; copy it from below.",
             "Запрос пришёл не по тому пути. URL в External Request должен заканчиваться на /instagram/webhook; скопируйте его ниже.",
         ),
-        "malformed" => lang.pick(
+        Some(Refusal::Malformed) => lang.pick(
             "A request body could not be read. Check the template's quotes and commas, and set Content-Type to application/json.",
             "Тело запроса не удалось прочитать. Проверьте кавычки и запятые в шаблоне и укажите Content-Type application/json.",
         ),
-        "unfilled_placeholders" => return unfilled_advice(&problem.detail, lang),
-        _ => lang.pick(
+        // Not a sign of a misconfigured caller: never listed as a problem.
+        Some(
+            Refusal::TooLarge
+            | Refusal::HeadTooLarge
+            | Refusal::Incomplete
+            | Refusal::Overdue
+            | Refusal::BadFraming,
+        )
+        | None => lang.pick(
             "A request arrived, but the relay found no message in it. Use the body template below: it needs at least user_id and text.",
             "Запрос пришёл, но relay не нашёл в нём сообщения. Используйте шаблон тела ниже: нужны как минимум user_id и text.",
         ),
@@ -214,11 +227,9 @@ fn problem_advice(problem: &Problem, lang: Lang) -> String {
 }
 
 /// Names each unfilled field the relay needs and the exact Chatrace variable to put there.
-/// `detail` is the stored flag detail: "variables not filled in: contact_id, text".
-fn unfilled_advice(detail: &str, lang: Lang) -> String {
-    let fields = detail.rsplit_once(": ").map_or("", |(_, list)| list);
+fn unfilled_advice(fields: &[String], lang: Lang) -> String {
     let fixes: Vec<String> = fields
-        .split(", ")
+        .iter()
         .filter_map(|field| Some(format!("\"{field}\" → {}", variable_for(field)?)))
         .collect();
     let lead = lang.pick(
@@ -249,10 +260,14 @@ mod tests {
         }
     }
 
-    fn problem(reason: &str, detail: &str, body: ProblemBody) -> Problem {
+    /// A problem as the store reads it back from its stored code and detail.
+    fn problem(code: &str, detail: &str, body: ProblemBody) -> Problem {
         Problem {
             received_at_ms: NOW - 2 * MINUTE,
-            reason: reason.into(),
+            trouble: code
+                .parse()
+                .map(Trouble::Refused)
+                .or_else(|_| Flag::from_stored(code, detail).map(Trouble::Flagged)),
             detail: detail.into(),
             remote_addr: Some("198.51.100.7".into()),
             body,
@@ -377,9 +392,9 @@ mod tests {
             ),
             (
                 "no_message",
-                "no contact_id",
-                "No message found",
-                "no contact_id",
+                "no message found: no contact_id",
+                "No message in the body",
+                "no message found: no contact_id",
                 "found no message",
                 "не нашёл в нём сообщения",
             ),
@@ -495,13 +510,14 @@ mod tests {
 
     #[test]
     fn an_unfilled_id_or_text_names_the_variable_to_pick() {
-        let advice = unfilled_advice("variables not filled in: contact_id, text", Lang::En);
+        let fields = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let advice = unfilled_advice(&fields(&["contact_id", "text"]), Lang::En);
         assert!(advice.contains("\"contact_id\" → {{user_id}}"), "{advice}");
         assert!(advice.contains("\"text\" → {{last_input}}"), "{advice}");
-        let ru = unfilled_advice("variables not filled in: user_id", Lang::Ru);
+        let ru = unfilled_advice(&fields(&["user_id"]), Lang::Ru);
         assert!(ru.contains("\"user_id\" → {{user_id}}"), "{ru}");
         assert!(ru.contains("вставьте тело ниже как есть"), "{ru}");
         // An older relay's detail without field names still says what to use.
-        assert!(unfilled_advice("", Lang::En).contains("{{user_id}}, {{last_input}}"));
+        assert!(unfilled_advice(&[], Lang::En).contains("{{user_id}}, {{last_input}}"));
     }
 }
