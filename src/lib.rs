@@ -7,6 +7,7 @@ mod checklist;
 pub mod cli;
 pub mod commands;
 mod config;
+mod contact;
 mod error;
 mod forward;
 mod i18n;

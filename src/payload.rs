@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::chatrace::channel_name;
+use crate::contact::channel_name;
 pub use crate::outcome::Flag;
 use crate::text::{fnv1a_128, parse_form};
 use crate::time;

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 
 use super::rollups::Tally;
 use super::Store;
-use crate::chatrace::ContactInfo;
+use crate::contact::ContactInfo;
 use crate::error::Result;
 use crate::payload::{Attachment, Direction};
 use crate::time::format_rfc3339;
