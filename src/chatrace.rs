@@ -260,7 +260,7 @@ pub fn settings_link(account: &str) -> String {
 /// is dropped when either changes without keeping the token itself. 128-bit FNV-1a: the token
 /// has far more entropy than the tag, so the tag cannot be turned back into it.
 pub fn fingerprint(api_url: &str, token: &str) -> String {
-    let hash = crate::text::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
+    let hash = crate::hash::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
     format!("{hash:032x}")
 }
 

@@ -10,6 +10,7 @@ mod config;
 mod contact;
 mod error;
 mod forward;
+mod hash;
 mod i18n;
 mod lookup;
 mod metrics;

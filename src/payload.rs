@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contact::channel_name;
+use crate::hash::fnv1a_128;
 pub use crate::outcome::Flag;
-use crate::text::{fnv1a_128, parse_form};
+use crate::text::parse_form;
 use crate::time;
 
 /// Field names tried in order; a dotted name is a path into nested objects (or a literal

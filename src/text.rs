@@ -1,11 +1,7 @@
 //! Text helpers with no knowledge of the rest of the relay: form and percent coding,
-//! lookups in header and form lists, excerpts safe to show or log, and a non-cryptographic
-//! hash for stable keys.
+//! lookups in header and form lists, and excerpts safe to show or log.
 
 use std::fmt::Write as _;
-
-const FNV_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-const FNV_PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
 
 /// application/x-www-form-urlencoded (also used for query strings): split on '&', first '=',
 /// '+' is space, %XX percent-decoding to bytes then UTF-8 (lossy is fine, never panic on bad %).
@@ -121,17 +117,6 @@ pub fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
-/// 128-bit FNV-1a over the concatenated parts: a stable key for dedup and cache tags, not a
-/// defence against anyone choosing inputs to collide.
-pub fn fnv1a_128<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
-    parts
-        .into_iter()
-        .flat_map(|p| p.iter())
-        .fold(FNV_OFFSET, |h, &b| {
-            (h ^ u128::from(b)).wrapping_mul(FNV_PRIME)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,15 +163,6 @@ mod tests {
         let truncated = &"Привет".as_bytes()[..3];
         assert_eq!(excerpt(truncated, 10), "П\u{FFFD}");
         assert_eq!(excerpt(b"a\x1b[31mb\x00c", 10), "a\u{FFFD}[31mb\u{FFFD}c");
-    }
-
-    #[test]
-    fn fnv_matches_the_reference_vector() {
-        // The published FNV-1a 128 hash of "a".
-        assert_eq!(
-            format!("{:032x}", fnv1a_128([b"a".as_slice()])),
-            "d228cb696f1a8caf78912b704e4a8964"
-        );
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl Fact {
 /// How much of a request or an answer the checklist quotes.
 const EXCERPT_CHARS: usize = 300;
 
-/// The checklist, in the order of DESIGN.md: the facts as they are now, then the rows.
+/// The checklist, in the order the page shows it: the facts as they are now, then the rows.
 pub fn checklist(r: &Relay, lang: Lang) -> Result<Vec<Check>> {
     let facts = facts::gather(r)?;
     Ok(rows::rows(&facts, lang, now_ms()))

@@ -14,7 +14,8 @@ mod webhook;
 
 pub use forwarding::replay_offered;
 
-/// The checklist, in the order of DESIGN.md.
+/// The rows in the order the page shows them: the relay itself, its public address, the
+/// Chatrace token, the webhook, the first message, and forwarding when it is configured.
 pub fn rows(facts: &Facts, lang: Lang, now_ms: i64) -> Vec<Check> {
     let mut rows = vec![
         server::row(&facts.server, lang, now_ms),

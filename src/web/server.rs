@@ -96,8 +96,8 @@ struct ReadBody {
     overdue: bool,
 }
 
-/// A request body a worker is reading. A client that sends it slowly, a byte now and then,
-/// is never quiet long enough for `close_quiet`; the deadline ends it all the same.
+/// A request body a reader thread is reading. A client that sends it slowly, a byte now and
+/// then, is never quiet long enough for `close_quiet`; the deadline ends it all the same.
 struct Reading {
     peer: SocketAddr,
     deadline: Instant,
