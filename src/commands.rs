@@ -235,7 +235,7 @@ fn csv_cell(value: &str) -> String {
 fn send_test(args: SendTestArgs) -> Result<ExitCode> {
     let url = args
         .url
-        .unwrap_or_else(|| "http://127.0.0.1:3000/instagram/webhook".into());
+        .unwrap_or_else(|| format!("http://127.0.0.1:3000{}", crate::paths::WEBHOOK));
     let secret = match args
         .secret
         .or_else(|| secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"))

@@ -313,8 +313,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("reason_wrong_path", "Wrong path", "Неверный путь"),
     (
         "hint_wrong_path",
-        "The webhook path is /instagram/webhook.",
-        "Путь вебхука: /instagram/webhook.",
+        "The webhook path is {path}.",
+        "Путь вебхука: {path}.",
     ),
     ("reason_malformed", "Unreadable body", "Нечитаемое тело"),
     (

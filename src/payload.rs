@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::contact::channel_name;
 use crate::hash::fnv1a_128;
 pub use crate::outcome::Flag;
-use crate::text::parse_form;
+use crate::text::{is_web_url, parse_form};
 use crate::time;
 
 /// Field names tried in order; a dotted name is a path into nested objects (or a literal
@@ -529,12 +529,6 @@ fn flat_message(obj: &Map<String, Value>) -> Outcome {
         message,
         unfilled: required_unfilled,
     }
-}
-
-fn is_web_url(value: &str) -> bool {
-    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
-    (lower.starts_with("https://") || lower.starts_with("http://"))
-        && !value.chars().any(char::is_whitespace)
 }
 
 fn from_meta(obj: &Map<String, Value>) -> Parsed {

@@ -1,5 +1,6 @@
 //! Text helpers with no knowledge of the rest of the relay: form and percent coding,
-//! lookups in header and form lists, and excerpts safe to show or log.
+//! lookups in header and form lists, excerpts safe to show or log, and which values are web
+//! URLs.
 
 use std::fmt::Write as _;
 
@@ -117,9 +118,48 @@ pub fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
+/// Whether a value is an http(s) URL to link or fetch as it is: the scheme in any case, and
+/// no whitespace or control character anywhere. Anything else (javascript:, data:...) is
+/// text, never a link or an attachment.
+pub fn is_web_url(value: &str) -> bool {
+    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        && !value.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// The value, trimmed, when it is a web URL.
+pub fn web_url(value: &str) -> Option<String> {
+    let v = value.trim();
+    is_web_url(v).then(|| v.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_web_urls_become_links() {
+        assert_eq!(
+            web_url(" https://cdn.example.com/a.jpg ").as_deref(),
+            Some("https://cdn.example.com/a.jpg")
+        );
+        assert_eq!(
+            web_url("HTTP://x.example/").as_deref(),
+            Some("HTTP://x.example/")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:text/html,<script>",
+            "//evil.example",
+            "https://x.example/a b",
+            "http\u{0}://x",
+            "",
+            "héllo",
+        ] {
+            assert_eq!(web_url(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn form_decoding() {

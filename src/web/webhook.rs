@@ -14,8 +14,8 @@ use crate::store::{IngestOutcome, IngestRequest, Rejection};
 use crate::text::{decode_component, form_field, log_safe, parse_form, request_excerpt};
 use crate::time::now_ms;
 
-use super::request::{Handled, Request, Response};
 use super::state::Context;
+use crate::http::{Handled, Request, Response};
 
 /// Headers whose values are secrets and are never stored or shown.
 const SECRET_HEADERS: &[&str] = &[
@@ -86,15 +86,6 @@ pub fn secret_right(_cx: &mut Context, _req: &Request) -> Result<Response> {
     Ok(Response::text(200, "chatrace-relay webhook endpoint is up and the secret is right. Chatrace should POST here.\n"))
 }
 
-/// Any unknown path. A POST there is logged: it is how a user learns that Chatrace calls the
-/// relay with a wrong URL. Other methods are mostly scanners and are not worth a row.
-pub fn not_found(cx: &Context, req: &Request) -> Response {
-    if req.method == "POST" {
-        log_wrong_path(cx, req, Refusal::WrongPath);
-    }
-    Response::error(Refusal::WrongPath.status(), "not found")
-}
-
 /// A POST the relay does not take there: `WrongPath`, or `WrongMethod` on a known path.
 pub fn log_wrong_path(cx: &Context, req: &Request, refusal: Refusal) {
     log_rejection(
@@ -102,8 +93,9 @@ pub fn log_wrong_path(cx: &Context, req: &Request, refusal: Refusal) {
         req,
         refusal,
         format!(
-            "POST to {}; the webhook path is /instagram/webhook",
-            req.path
+            "POST to {}; the webhook path is {}",
+            req.path,
+            crate::paths::WEBHOOK
         ),
     );
 }
