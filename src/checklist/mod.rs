@@ -101,6 +101,15 @@ impl Action {
         }
     }
 
+    /// The catalogue key of its button's label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Action::RecheckToken => "action_recheck_token",
+            Action::SendTest => "action_send_test",
+            Action::ReplayFailed => "action_replay_failed",
+        }
+    }
+
     /// The action named in a URL (`/setup/<name>`, `/api/setup/<name>`).
     pub fn from_name(name: &str) -> Option<Action> {
         [Action::RecheckToken, Action::SendTest, Action::ReplayFailed]

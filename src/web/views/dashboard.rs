@@ -151,14 +151,9 @@ pub struct ActionView {
 
 impl ActionView {
     pub fn new(a: Action, lang: Lang) -> ActionView {
-        let key = format!("action_{}", a.name());
         ActionView {
             name: a.name(),
-            // A new action without a catalogue entry still gets a readable button.
-            label: match lang.t(&key) {
-                k if k == key => a.name().replace('_', " "),
-                label => label.to_string(),
-            },
+            label: lang.t(a.label_key()).to_string(),
         }
     }
 }
