@@ -142,7 +142,12 @@ fn stats(args: StatsArgs) -> Result<ExitCode> {
         ("messages today (UTC)", s.messages_today.to_string()),
         ("messages, last 24 h", s.messages_last_24h.to_string()),
         ("unique contacts", s.unique_contacts.to_string()),
-        ("last message at", s.last_message_at.unwrap_or_else(none)),
+        (
+            "last message at",
+            s.last_message_at_ms
+                .map(format_rfc3339)
+                .unwrap_or_else(none),
+        ),
         ("webhooks received", s.webhooks_received.to_string()),
         ("webhooks rejected", s.webhooks_rejected.to_string()),
         ("duplicates ignored", s.duplicates.to_string()),

@@ -4,14 +4,15 @@
 
 use rusqlite::types::Type;
 use rusqlite::{params, OptionalExtension, Row};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
+
+use super::{rfc3339, rfc3339_or_null};
 
 use super::rollups::Tally;
 use super::Store;
 use crate::contact::ContactInfo;
 use crate::error::Result;
 use crate::payload::{Attachment, Direction};
-use crate::time::format_rfc3339;
 
 /// The first message is looked for among this many real messages: enough for any setup,
 /// and a bound on the scan when no Instagram message exists in a big database.
@@ -62,21 +63,6 @@ pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.received_at, m.sent_at, m.chan
     m.raw_request_id, m.is_test";
 /// Where `MESSAGE_COLUMNS` come from.
 pub(super) const MESSAGES: &str = "messages m LEFT JOIN contacts c ON c.contact_id = m.contact_id";
-
-/// Times are kept in milliseconds up to the view; JSON shows them as RFC 3339.
-fn rfc3339<S: Serializer>(ms: &i64, out: S) -> std::result::Result<S::Ok, S::Error> {
-    out.serialize_str(&format_rfc3339(*ms))
-}
-
-fn rfc3339_or_null<S: Serializer>(
-    ms: &Option<i64>,
-    out: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => rfc3339(ms, out),
-        None => out.serialize_none(),
-    }
-}
 
 pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
     let attachments: String = row.get(9)?;

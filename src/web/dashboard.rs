@@ -5,7 +5,7 @@ use crate::checklist;
 use crate::error::Result;
 use crate::http::{Request, Response};
 use crate::i18n::Lang;
-use crate::time::{now_ms, parse_rfc3339};
+use crate::time::now_ms;
 
 use super::session::Current;
 use super::state::Context;
@@ -57,7 +57,7 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
         value: value.to_string(),
         note: None,
     };
-    let last = stats.last_message_at.as_deref().and_then(parse_rfc3339);
+    let last = stats.last_message_at_ms;
     let cards = vec![
         card("total", "stat_total", stats.total_messages),
         card("today", "stat_today", stats.messages_today),
