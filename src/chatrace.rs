@@ -11,12 +11,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::contact::{channel_name, ContactInfo, INSTAGRAM};
 use crate::outbound::{self, Answer, Failure};
 use crate::pace::{self, Pace, TooLong};
 
-/// Calls a minute when `--chatrace-rate` is not given: well under the ~100 reported.
-pub const DEFAULT_RATE: u32 = 60;
-/// The one pace of every call to Chatrace in this process.
+/// The one pace of every call to Chatrace in this process; one a second until `serve` or
+/// `catch-up` sets `--chatrace-rate`.
 pub static PACE: Pace = Pace::new(Duration::from_secs(1));
 /// How long a `429` without a readable `Retry-After` pauses every call.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(60);
@@ -114,15 +114,6 @@ pub fn check_token(api_url: &str, token: Option<&str>, timeout: Duration) -> Tok
     }
 }
 
-/// What Chatrace's API knows about a contact that the relay shows.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContactInfo {
-    pub name: Option<String>,
-    pub profile_pic: Option<String>,
-    /// The channel's name (`instagram`, `messenger`...), from the record's channel number.
-    pub channel: Option<String>,
-}
-
 /// Why a contact lookup found nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupFailure {
@@ -215,19 +206,6 @@ fn read_contact(status: u16, body: &str) -> Result<ContactInfo, LookupFailure> {
     })
 }
 
-/// Chatrace's channel numbers, as its contact records give them; names are kept as sent.
-pub fn channel_name(raw: &str) -> String {
-    match raw.parse::<i64>() {
-        Ok(0) => "messenger".into(),
-        Ok(9) => "webchat".into(),
-        Ok(10) => INSTAGRAM.into(),
-        Ok(code) => code.to_string(),
-        Err(_) => raw.to_lowercase(),
-    }
-}
-
-/// Chatrace's channel name for Instagram in the send API.
-pub const INSTAGRAM: &str = "instagram";
 /// Chatrace answers a send in well under a second; a person clicking "send" should not
 /// wait longer than this.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
@@ -331,7 +309,7 @@ pub fn settings_link(account: &str) -> String {
 /// is dropped when either changes without keeping the token itself. 128-bit FNV-1a: the token
 /// has far more entropy than the tag, so the tag cannot be turned back into it.
 pub fn fingerprint(api_url: &str, token: &str) -> String {
-    let hash = crate::text::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
+    let hash = crate::hash::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
     format!("{hash:032x}")
 }
 

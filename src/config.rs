@@ -15,13 +15,18 @@ pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
 pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
 pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may stall (send nothing, leave the relay's answer untaken, ignore
-/// keepalive probes) before its connection is closed: see `http::bind` and `quiet`. Long for any live client, even on a poor mobile link; short enough that a
-/// stuck one frees its threads quickly.
+/// keepalive probes) before its connection is closed: see `web::bind` and `close_quiet` in
+/// the server's defences. Long for any live client, even on a poor mobile link; short
+/// enough that a stuck one frees its threads quickly.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Long enough to catch a flow that fires twice for one message, short enough that a person
 /// writing "ok" twice keeps both.
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(2);
 pub const DEFAULT_CATCH_UP_EVERY: Duration = Duration::from_secs(60);
+/// Chatrace's own web app, where its inbox API answers (white-labels: their own domain).
+pub const DEFAULT_INBOX_URL: &str = "https://chatrace.com/php/user";
+/// Calls a minute to Chatrace, both APIs together: well under the ~100 it reportedly allows.
+pub const DEFAULT_CHATRACE_RATE: u32 = 60;
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -84,7 +89,7 @@ impl InboxConfig {
         let url = flags
             .inbox_url
             .or_else(|| env("CHATRACE_INBOX_URL"))
-            .unwrap_or_else(|| crate::inbox::DEFAULT_URL.to_string());
+            .unwrap_or_else(|| DEFAULT_INBOX_URL.to_string());
         check_http_url(&url).map_err(|e| format!("--inbox-url {url}: {e}"))?;
         let rate = match flags
             .chatrace_rate
@@ -92,7 +97,7 @@ impl InboxConfig {
         {
             Some(0) => return Err("--chatrace-rate must be at least 1".into()),
             Some(n) => n,
-            None => crate::chatrace::DEFAULT_RATE,
+            None => DEFAULT_CHATRACE_RATE,
         };
         Ok(InboxConfig {
             url,

@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::chatrace::{self, channel_name};
+use crate::chatrace;
+use crate::contact::channel_name;
 use crate::outbound::{self, Failure};
 use crate::payload::{Attachment, Direction};
 
-/// Chatrace's own web app, where its inbox API answers (white-labels: their own domain).
-pub const DEFAULT_URL: &str = "https://chatrace.com/php/user";
 /// Longest wait for one answer.
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest answer read: a page of 20 messages whose texts are escaped twice stays far below.

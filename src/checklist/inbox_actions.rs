@@ -20,37 +20,25 @@ const MAX_CODE: usize = 32;
 /// Why the row would not offer `action` now, from the settings and the database alone.
 pub fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>> {
     if r.config.catch_up_every.is_none() {
-        return Ok(Some(lang.pick(
-            "Catch-up from the inbox is off (--catch-up-every 0).",
-            "Догрузка из инбокса выключена (--catch-up-every 0).",
-        )));
+        return Ok(Some(lang.t("inbox_action_catch_up_inbox_off")));
     }
     let status = catch_up::read_status(r.store);
     Ok(match action {
         Action::InboxSendCode | Action::InboxCheckCode if r.config.inbox.token.is_some() => {
-            Some(lang.pick(
-                "The inbox token comes from CHATRACE_INBOX_TOKEN (or its credential): change it there.",
-                "Токен инбокса задан в CHATRACE_INBOX_TOKEN (или его credential): меняйте его там.",
-            ))
+            Some(lang.t("inbox_action_inbox_token_comes_chatrace"))
         }
-        Action::InboxCheckCode if r.store.setting(LOGIN_KEY)?.is_none() => Some(lang.pick(
-            "Ask for a code first: type the email address and press the button.",
-            "Сначала запросите код: введите адрес почты и нажмите кнопку.",
-        )),
-        Action::InboxChooseAccount if status.accounts.is_empty() => Some(lang.pick(
-            "There is no account to choose: the login names none.",
-            "Выбирать не из чего: вход не называет ни одного аккаунта.",
-        )),
+        Action::InboxCheckCode if r.store.setting(LOGIN_KEY)?.is_none() => {
+            Some(lang.t("inbox_action_ask_code_first_type"))
+        }
+        Action::InboxChooseAccount if status.accounts.is_empty() => {
+            Some(lang.t("inbox_action_there_no_account_choose"))
+        }
         Action::InboxHistory if status.account_id.is_none() || status.problem.is_some() => {
-            Some(lang.pick(
-                "Connect the inbox first.",
-                "Сначала подключите инбокс.",
-            ))
+            Some(lang.t("inbox_action_connect_inbox_first"))
         }
-        Action::InboxSignOut if r.store.setting(TOKEN_KEY)?.is_none() => Some(lang.pick(
-            "The relay keeps no inbox sign-in.",
-            "Relay не хранит входа в инбокс.",
-        )),
+        Action::InboxSignOut if r.store.setting(TOKEN_KEY)?.is_none() => {
+            Some(lang.t("inbox_action_relay_keeps_no_inbox"))
+        }
         _ => None,
     })
 }
@@ -64,9 +52,7 @@ pub fn run(r: &Relay, action: Action, input: &str, lang: Lang) -> Result<String>
                 && input.contains('@')
                 && !input.chars().any(|c| c.is_whitespace() || c.is_control());
             if !plausible {
-                return Ok(lang
-                    .pick("That is not an email address.", "Это не адрес почты.")
-                    .into());
+                return Ok(lang.t("inbox_action_not_email_address").into());
             }
             match Inbox::send_code(url, input) {
                 Ok(rid) => {
@@ -80,16 +66,13 @@ pub fn run(r: &Relay, action: Action, input: &str, lang: Lang) -> Result<String>
                     info!("inbox sign-in: Chatrace was asked to mail a code");
                     Ok(format!(
                         "{} {input}. {}",
-                        lang.pick(
-                            "Chatrace sent a sign-in code to",
-                            "Chatrace отправил код для входа на"
-                        ),
-                        lang.pick("Type it in the inbox row.", "Введите его в строке инбокса.")
+                        lang.t("inbox_action_chatrace_sent_sign_code"),
+                        lang.t("inbox_action_type_inbox_row")
                     ))
                 }
                 Err(e) => Ok(format!(
                     "{} {}",
-                    lang.pick("Chatrace did not send a code:", "Chatrace не отправил код:"),
+                    lang.t("inbox_action_chatrace_did_not_send"),
                     words(&e, url, lang)
                 )),
             }
@@ -100,20 +83,13 @@ pub fn run(r: &Relay, action: Action, input: &str, lang: Lang) -> Result<String>
                 .setting(LOGIN_KEY)?
                 .and_then(|json| serde_json::from_str::<PendingLogin>(&json).ok())
             else {
-                return Ok(lang
-                    .pick("Ask for a code first.", "Сначала запросите код.")
-                    .into());
+                return Ok(lang.t("inbox_action_ask_code_first").into());
             };
             if input.is_empty()
                 || input.len() > MAX_CODE
                 || !input.chars().all(|c| c.is_ascii_alphanumeric())
             {
-                return Ok(lang
-                    .pick(
-                        "Type the code from the email, letters and digits only.",
-                        "Введите код из письма: только буквы и цифры.",
-                    )
-                    .into());
+                return Ok(lang.t("inbox_action_type_code_email_letters").into());
             }
             match Inbox::check_code(url, &login.rid, input) {
                 Ok(token) => {
@@ -122,62 +98,39 @@ pub fn run(r: &Relay, action: Action, input: &str, lang: Lang) -> Result<String>
                     forget_problem(r);
                     r.catch_up.pull(None);
                     info!("inbox sign-in: signed in; catch-up runs now");
-                    Ok(lang
-                        .pick(
-                            "Signed in to Chatrace's inbox. Catch-up runs now; reload the page in a few seconds.",
-                            "Вход в инбокс Chatrace выполнен. Догрузка уже идёт; обновите страницу через несколько секунд.",
-                        )
-                        .into())
+                    Ok(lang.t("inbox_action_signed_chatrace_s_inbox").into())
                 }
                 Err(e) => Ok(format!(
                     "{} {} {}",
-                    lang.pick("Chatrace refused the code:", "Chatrace не принял код:"),
+                    lang.t("inbox_action_chatrace_refused_code"),
                     words(&e, url, lang),
-                    lang.pick(
-                        "Check it, or ask for a new one.",
-                        "Проверьте его или запросите новый."
-                    )
+                    lang.t("inbox_action_check_ask_new_one")
                 )),
             }
         }
         Action::InboxChooseAccount => {
             let status = catch_up::read_status(r.store);
             if !status.accounts.iter().any(|(id, _)| id == input) {
-                return Ok(lang
-                    .pick(
-                        "Type one of the page ids listed in the row.",
-                        "Введите один из page id, перечисленных в строке.",
-                    )
-                    .into());
+                return Ok(lang.t("inbox_action_type_one_page_ids").into());
             }
             r.store.set_setting(ACCOUNT_KEY, input)?;
             forget_problem(r);
             r.catch_up.pull(None);
             Ok(format!(
                 "{} {input}.",
-                lang.pick("Catching up account", "Догружается аккаунт")
+                lang.t("inbox_action_catching_up_account")
             ))
         }
         Action::InboxHistory => {
             r.catch_up.pull(Some(now_ms() - HISTORY_MS));
-            Ok(lang
-                .pick(
-                    "Catching up the last 7 days in the background; the row says when it is done. Older messages are not pushed to your app, but /api/messages lists them.",
-                    "Последние 7 дней догружаются в фоне; строка покажет, когда готово. Старые сообщения не отправляются в ваше приложение, но есть в /api/messages.",
-                )
-                .into())
+            Ok(lang.t("inbox_action_catching_up_last_7").into())
         }
         Action::InboxSignOut => {
             r.store.delete_setting(TOKEN_KEY)?;
             r.store.delete_setting(LOGIN_KEY)?;
             catch_up::write_status(r.store, &catch_up::Status::default());
             info!("inbox sign-in: signed out");
-            Ok(lang
-                .pick(
-                    "Signed out of the inbox: catch-up stops until you sign in again.",
-                    "Выход из инбокса выполнен: догрузка остановлена до нового входа.",
-                )
-                .into())
+            Ok(lang.t("inbox_action_signed_out_inbox_catch").into())
         }
         _ => Ok(String::new()),
     }
@@ -194,10 +147,7 @@ fn words(e: &InboxError, url: &str, lang: Lang) -> String {
     match e {
         InboxError::NotAnInbox(..) => format!(
             "{url} {} ({e}).",
-            lang.pick(
-                "does not answer like Chatrace's inbox; on a white-label, set CHATRACE_INBOX_URL to https://<your app's domain>/php/user",
-                "отвечает не как инбокс Chatrace; для white-label задайте CHATRACE_INBOX_URL = https://<домен вашего приложения>/php/user",
-            )
+            lang.t("inbox_action_does_not_answer_like")
         ),
         InboxError::Refused(words) => words.clone(),
         other => other.to_string(),

@@ -140,6 +140,20 @@ impl Action {
         }
     }
 
+    /// The catalogue key of its button's label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Action::RecheckToken => "action_recheck_token",
+            Action::SendTest => "action_send_test",
+            Action::ReplayFailed => "action_replay_failed",
+            Action::InboxSendCode => "action_inbox_send_code",
+            Action::InboxCheckCode => "action_inbox_check_code",
+            Action::InboxChooseAccount => "action_inbox_choose_account",
+            Action::InboxHistory => "action_inbox_history",
+            Action::InboxSignOut => "action_inbox_sign_out",
+        }
+    }
+
     /// The action named in a URL (`/setup/<name>`, `/api/setup/<name>`).
     pub fn from_name(name: &str) -> Option<Action> {
         ALL_ACTIONS.into_iter().find(|a| a.name() == name)
@@ -176,7 +190,7 @@ impl Fact {
 /// How much of a request or an answer the checklist quotes.
 const EXCERPT_CHARS: usize = 300;
 
-/// The checklist, in the order of DESIGN.md: the facts as they are now, then the rows.
+/// The checklist, in the order the page shows it: the facts as they are now, then the rows.
 pub fn checklist(r: &Relay, lang: Lang) -> Result<Vec<Check>> {
     let facts = facts::gather(r)?;
     Ok(rows::rows(&facts, lang, now_ms()))

@@ -21,6 +21,7 @@ mod pages;
 mod proxy;
 mod read_api;
 mod real_chatrace;
+mod refusals;
 mod reply;
 mod setup;
 mod store;

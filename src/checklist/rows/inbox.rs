@@ -23,12 +23,8 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
     if f.every_ms.is_none() {
         return check(
             Status::Todo,
-            lang.pick("Catch-up from the inbox is off", "Догрузка из инбокса выключена"),
-            lang.pick(
-                "Optional. --catch-up-every 0 turns it off; remove it (or set a period such as 1m) to catch up messages no flow sent.",
-                "Необязательно. Её выключает --catch-up-every 0; уберите этот параметр (или задайте период, например 1m), чтобы догружать сообщения, которые не отправил ни один сценарий.",
-            )
-            .into(),
+            lang.t("inbox_catch_up_inbox_off"),
+            lang.t("inbox_optional_catch_up_every").into(),
             Vec::new(),
             Vec::new(),
         );
@@ -40,10 +36,7 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
     if !connected || problem == Some(&Problem::NoToken) {
         return check(
             Status::Todo,
-            lang.pick(
-                "Optional: catch up every message from Chatrace's inbox",
-                "Необязательно: догружать все сообщения из инбокса Chatrace",
-            ),
+            lang.t("inbox_optional_catch_up_every_2"),
             what_it_adds(lang),
             facts,
             sign_in,
@@ -54,7 +47,7 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
         if matches!(problem, Problem::ChooseAccount) {
             for (id, name) in &f.status.accounts {
                 facts.push(Fact::new(
-                    lang.pick("Account", "Аккаунт"),
+                    lang.t("inbox_account"),
                     format!("{} ({id})", name.as_deref().unwrap_or("—")),
                     FactKind::Text,
                 ));
@@ -62,12 +55,12 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
         }
         if let Problem::NotAnInbox(what) | Problem::Failed(what) = problem {
             facts.push(Fact::new(
-                lang.pick("Inbox address", "Адрес инбокса"),
+                lang.t("inbox_inbox_address"),
                 f.url.clone(),
                 FactKind::Code,
             ));
             facts.push(Fact::new(
-                lang.pick("What it answered", "Что он ответил"),
+                lang.t("inbox_what_answered"),
                 what.clone(),
                 FactKind::Excerpt,
             ));
@@ -84,40 +77,23 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
     if f.status.last_run_ms.is_none() {
         return check(
             Status::Todo,
-            lang.pick(
-                "Inbox connected: the first catch-up is starting",
-                "Инбокс подключён: первая догрузка начинается",
-            ),
-            lang.pick(
-                "The first run looks back 24 hours; reload the page in a minute.",
-                "Первый проход смотрит на 24 часа назад; обновите страницу через минуту.",
-            )
-            .into(),
+            lang.t("inbox_inbox_connected_first_catch"),
+            lang.t("inbox_first_run_looks_back").into(),
             facts,
             Vec::new(),
         );
     }
     let mut status = Status::Ok;
-    let mut detail = lang
-        .pick(
-            "Every message in Chatrace's inbox reaches the relay, also those written while a person has the conversation (flows are paused then) and those sent while the relay was down.",
-            "Все сообщения из инбокса Chatrace попадают в relay, в том числе написанные, пока диалог ведёт человек (сценарии тогда на паузе), и отправленные, пока relay не работал.",
-        )
-        .to_string();
+    let mut detail = lang.t("inbox_every_message_chatrace_s").to_string();
     if let Some(expires) = f.status.token_expires_ms {
         if expires <= now_ms {
             status = Status::Fail;
-            detail = lang
-                .pick(
-                    "The inbox token has expired: sign in again.",
-                    "Срок токена инбокса истёк: войдите снова.",
-                )
-                .into();
+            detail = lang.t("inbox_inbox_token_has_expired").into();
         } else if expires - now_ms <= EXPIRY_WARNING_MS {
             status = Status::Warn;
             detail = format!(
                 "{} {}.",
-                lang.pick("The inbox token expires on", "Токен инбокса истекает"),
+                lang.t("inbox_inbox_token_expires"),
                 lang.datetime(expires)
             );
         }
@@ -132,10 +108,7 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
     }
     check(
         status,
-        lang.pick(
-            "Catching up from Chatrace's inbox",
-            "Догрузка из инбокса Chatrace работает",
-        ),
+        lang.t("inbox_catching_up_chatrace_s"),
         detail,
         facts,
         actions,
@@ -143,11 +116,7 @@ pub fn row(f: &InboxFacts, lang: Lang, now_ms: i64) -> Check {
 }
 
 fn what_it_adds(lang: Lang) -> String {
-    lang.pick(
-        "A flow's External Request does not run while a person has the conversation, nor for a message another rule caught, and Chatrace never sends again to a relay that was down. Chatrace's inbox lists every message: sign in with the email of a Chatrace team member and the relay catches up what no webhook brought, once a minute, at about one request a second. On a server without a browser: chatrace-relay inbox-login EMAIL, or set CHATRACE_INBOX_TOKEN.",
-        "Внешний запрос сценария не выполняется, пока диалог ведёт человек, и для сообщений, которые перехватило другое правило, а relay, который был недоступен, Chatrace повторно ничего не отправит. Инбокс Chatrace видит все сообщения: войдите с почтой участника команды Chatrace, и relay раз в минуту догрузит то, что не пришло вебхуком (примерно один запрос в секунду). На сервере без браузера: chatrace-relay inbox-login EMAIL или переменная CHATRACE_INBOX_TOKEN.",
-    )
-    .into()
+    lang.t("inbox_flow_s_external_request").into()
 }
 
 fn problem_words(problem: &Problem, f: &InboxFacts, lang: Lang) -> (Status, &'static str, String) {
@@ -155,57 +124,28 @@ fn problem_words(problem: &Problem, f: &InboxFacts, lang: Lang) -> (Status, &'st
         Problem::NoToken => (Status::Todo, "", String::new()),
         Problem::ApiTokenRefused => (
             Status::Todo,
-            lang.pick(
-                "The inbox did not accept the API token",
-                "Инбокс не принял токен API",
-            ),
-            lang.pick(
-                "The relay tried the account's API token (CHATRACE_TOKEN) on the inbox once, and the inbox refused it: it needs a team member's login. Sign in with the email of a Chatrace team member.",
-                "Relay один раз попробовал токен API аккаунта (CHATRACE_TOKEN) в инбоксе, и инбокс его не принял: нужен вход участника команды. Войдите с почтой участника команды Chatrace.",
-            )
-            .into(),
+            lang.t("inbox_inbox_did_not_accept"),
+            lang.t("inbox_relay_tried_account_s").into(),
         ),
         Problem::SignedOut => (
             Status::Fail,
-            lang.pick("Signed out of Chatrace's inbox", "Вход в инбокс Chatrace утерян"),
-            lang.pick(
-                "The inbox answered \"not signed in\": the token expired or was revoked. Sign in again; webhooks are stored meanwhile as always.",
-                "Инбокс ответил «не выполнен вход»: токен истёк или отозван. Войдите снова; вебхуки тем временем сохраняются как обычно.",
-            )
-            .into(),
+            lang.t("inbox_signed_out_chatrace_s"),
+            lang.t("inbox_inbox_answered_not_signed").into(),
         ),
         Problem::ChooseAccount => (
             Status::Warn,
-            lang.pick("Choose the account to catch up", "Выберите аккаунт для догрузки"),
-            lang.pick(
-                "This login manages several Chatrace accounts. Type the page id of the one whose Instagram messages the relay keeps (or set CHATRACE_ACCOUNT_ID).",
-                "Этот вход управляет несколькими аккаунтами Chatrace. Введите page id того, чьи сообщения Instagram хранит relay (или задайте CHATRACE_ACCOUNT_ID).",
-            )
-            .into(),
+            lang.t("inbox_choose_account_catch_up"),
+            lang.t("inbox_login_manages_several_chatrace").into(),
         ),
         Problem::NotAnInbox(_) => (
             Status::Fail,
-            lang.pick(
-                "The inbox address does not answer like Chatrace's inbox",
-                "Адрес инбокса отвечает не как инбокс Chatrace",
-            ),
-            format!(
-                "{} {}",
-                lang.pick(
-                    "On a white-label of Chatrace, set CHATRACE_INBOX_URL (or --inbox-url) to your app's own domain followed by /php/user, e.g. https://app.your-brand.com/php/user, and restart the relay. Now:",
-                    "Для white-label-версии Chatrace задайте CHATRACE_INBOX_URL (или --inbox-url): домен вашего приложения и /php/user, например https://app.your-brand.com/php/user, и перезапустите relay. Сейчас:",
-                ),
-                f.url
-            ),
+            lang.t("inbox_inbox_address_does_not"),
+            format!("{} {}", lang.t("inbox_white_label_chatrace_set"), f.url),
         ),
         Problem::Failed(_) => (
             Status::Warn,
-            lang.pick("The last catch-up failed", "Последняя догрузка не удалась"),
-            lang.pick(
-                "It is tried again on the next run; nothing caught up before is lost. What went wrong is shown below.",
-                "Она будет повторена при следующем проходе; уже догруженное не теряется. Что пошло не так, показано ниже.",
-            )
-            .into(),
+            lang.t("inbox_last_catch_up_failed"),
+            lang.t("inbox_tried_again_next_run").into(),
         ),
     }
 }
@@ -226,7 +166,7 @@ fn sign_in_actions(f: &InboxFacts) -> Vec<Action> {
 fn code_facts(f: &InboxFacts, now_ms: i64, lang: Lang) -> Vec<Fact> {
     match &f.code_sent_to {
         Some((email, at)) => vec![Fact::new(
-            lang.pick("Code sent to", "Код отправлен на"),
+            lang.t("inbox_code_sent"),
             format!("{email}, {}", when_text(*at, now_ms, lang)),
             FactKind::Text,
         )],
@@ -249,48 +189,36 @@ fn run_facts(f: &InboxFacts, now_ms: i64, lang: Lang) -> Vec<Fact> {
             _ => "—".into(),
         };
         facts.push(Fact::new(
-            lang.pick("Connected as", "Подключено как"),
-            format!("«{member}» {} {account}", lang.pick("for", "для")),
+            lang.t("inbox_connected_as"),
+            format!("«{member}» {} {account}", lang.t("inbox_")),
             FactKind::Text,
         ));
     }
     let source = match s.token_source {
-        Some(TokenSource::Setting) => Some(lang.pick(
-            "CHATRACE_INBOX_TOKEN (or the credential chatrace_inbox_token)",
-            "CHATRACE_INBOX_TOKEN (или credential chatrace_inbox_token)",
-        )),
-        Some(TokenSource::Login) => {
-            Some(lang.pick("a team member's sign-in", "вход участника команды"))
-        }
-        Some(TokenSource::ApiToken) => Some(lang.pick(
-            "the account's API token (CHATRACE_TOKEN), which the inbox accepted",
-            "токен API аккаунта (CHATRACE_TOKEN), инбокс его принял",
-        )),
+        Some(TokenSource::Setting) => Some(lang.t("inbox_chatrace_inbox_token_credential")),
+        Some(TokenSource::Login) => Some(lang.t("inbox_team_member_s_sign")),
+        Some(TokenSource::ApiToken) => Some(lang.t("inbox_account_s_api_token")),
         None => None,
     };
     if let Some(source) = source {
-        facts.push(Fact::new(
-            lang.pick("Token", "Токен"),
-            source,
-            FactKind::Text,
-        ));
+        facts.push(Fact::new(lang.t("inbox_token"), source, FactKind::Text));
     }
     if let Some(expires) = s.token_expires_ms {
         facts.push(Fact::new(
-            lang.pick("Token expires", "Токен истекает"),
+            lang.t("inbox_token_expires"),
             lang.datetime(expires),
             FactKind::Text,
         ));
     }
     if let Some(at) = s.last_run_ms {
         facts.push(Fact::new(
-            lang.pick("Last run", "Последний проход"),
+            lang.t("inbox_last_run"),
             format!(
                 "{}: {} {}, {} {}",
                 when_text(at, now_ms, lang),
-                lang.pick("new messages", "новых сообщений"),
+                lang.t("inbox_new_messages"),
                 s.new,
-                lang.pick("matched to webhooks", "совпало с вебхуками"),
+                lang.t("inbox_matched_webhooks"),
                 s.matched
             ),
             FactKind::Text,
@@ -298,37 +226,34 @@ fn run_facts(f: &InboxFacts, now_ms: i64, lang: Lang) -> Vec<Fact> {
     }
     if let Some(at) = s.next_run_ms.filter(|at| *at > now_ms) {
         facts.push(Fact::new(
-            lang.pick("Next run", "Следующий проход"),
+            lang.t("inbox_next_run"),
             lang.datetime(at),
             FactKind::Text,
         ));
     }
     let c = &f.counts;
     facts.push(Fact::new(
-        lang.pick("Caught up, last 30 days", "Догружено за 30 дней"),
+        lang.t("inbox_caught_up_last_30"),
         format!(
             "{} {}, {} {}",
             c.last_30d_live_chat,
-            lang.pick("during live chat", "во время живого чата"),
+            lang.t("inbox_during_live_chat"),
             c.last_30d_other,
-            lang.pick("other", "прочих"),
+            lang.t("inbox_other"),
         ),
         FactKind::Text,
     ));
     if let Some(since) = s.history_since_ms {
         facts.push(Fact::new(
-            lang.pick("History import", "Импорт истории"),
+            lang.t("inbox_history_import"),
             format!(
                 "{} {}: {}",
-                lang.pick("from", "с"),
+                lang.t("inbox__2"),
                 lang.datetime(since),
                 if s.history_done {
-                    lang.pick("done", "готово")
+                    lang.t("inbox_done")
                 } else {
-                    lang.pick(
-                        "running or stopped; it resumes on the next run",
-                        "идёт или прервался; продолжится при следующем проходе",
-                    )
+                    lang.t("inbox_running_stopped_resumes_next")
                 }
             ),
             FactKind::Text,

@@ -1,0 +1,99 @@
+//! The message list and its rows, which the dashboard's recent messages use too.
+
+use serde::Serialize;
+
+use super::Frame;
+use crate::i18n::Lang;
+use crate::payload::Direction;
+use crate::store::Message;
+use crate::text::web_url;
+
+#[derive(Serialize)]
+pub struct MessagesPage {
+    #[serde(flatten)]
+    pub frame: Frame,
+    pub messages: Vec<MessageRow>,
+    pub page_label: String,
+    /// Query strings of the links to the newer and the older page.
+    pub newer: Option<String>,
+    pub older: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub time: String,
+    pub ago: String,
+    pub name: String,
+    pub username: Option<String>,
+    pub contact_id: String,
+    pub channel: Option<String>,
+    pub direction: Direction,
+    pub direction_label: &'static str,
+    pub text: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+    pub test: bool,
+    /// Where the message came from, when not a webhook: caught up from the inbox, or a
+    /// reply the relay sent.
+    pub source_label: Option<&'static str>,
+    /// Who wrote an outgoing message, when known.
+    pub sender_label: Option<&'static str>,
+}
+
+impl MessageRow {
+    pub fn new(m: Message, lang: Lang, now: i64) -> MessageRow {
+        MessageRow {
+            id: m.id,
+            time: lang.datetime(m.received_at_ms),
+            ago: lang.ago(now, m.received_at_ms),
+            name: m
+                .contact_name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| m.contact_id.clone()),
+            username: m.username.filter(|u| !u.trim().is_empty()),
+            contact_id: m.contact_id,
+            channel: m.channel,
+            direction_label: lang.t(match m.direction {
+                Direction::In => "dir_in",
+                Direction::Out => "dir_out",
+            }),
+            direction: m.direction,
+            text: m.text.filter(|t| !t.is_empty()),
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentView {
+                    href: web_url(&a.url),
+                    preview: web_url(&a.url)
+                        .filter(|u| a.kind == "image" && u[..6].eq_ignore_ascii_case("https:")),
+                    kind: a.kind,
+                    url: a.url,
+                })
+                .collect(),
+            test: m.test,
+            source_label: match m.source.as_str() {
+                "inbox" => Some(lang.t("source_inbox")),
+                "relay" => Some(lang.t("source_relay")),
+                _ => None,
+            },
+            sender_label: m.sender.as_deref().and_then(|s| match s {
+                "bot" => Some(lang.t("sender_bot")),
+                "agent" => Some(lang.t("sender_agent")),
+                "instagram_app" => Some(lang.t("sender_instagram_app")),
+                "facebook_inbox" => Some(lang.t("sender_facebook_inbox")),
+                _ => None,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AttachmentView {
+    pub kind: String,
+    pub url: String,
+    /// Only http(s) URLs become links; anything else (javascript:, data:...) stays text.
+    pub href: Option<String>,
+    /// An image's URL to show as a preview: https only, the one scheme the page's
+    /// Content-Security-Policy lets images load from.
+    pub preview: Option<String>,
+}
