@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use log::{info, warn};
 
+use crate::catch_up::{Background, Trigger};
 use crate::config::Config;
 use crate::error::Result;
 use crate::forward::{Doorbell, Forwarder};
@@ -45,6 +46,8 @@ pub fn serve(config: Config) -> Result<()> {
     .start(&config.db)?;
     let metrics = Arc::new(Metrics::default());
     let forward_bell = Arc::new(Doorbell::default());
+    crate::chatrace::PACE.set_rate(config.inbox.rate);
+    let catch_up = Arc::new(Trigger::default());
     if let Some(forwarder) = forwarder {
         forwarder.start(
             Arc::clone(writer.newest()),
@@ -61,6 +64,21 @@ pub fn serve(config: Config) -> Result<()> {
         lookups.start(
             &config.db,
             Arc::clone(writer.newest()),
+            Arc::clone(&metrics),
+        )?;
+    }
+
+    if let Some(every) = config.catch_up_every {
+        Background {
+            config: config.inbox.clone(),
+            forward_targets: config.forward_urls.clone(),
+            every,
+        }
+        .start(
+            &config.db,
+            Arc::clone(&catch_up),
+            Arc::clone(writer.newest()),
+            Arc::clone(&forward_bell),
             Arc::clone(&metrics),
         )?;
     }
@@ -85,6 +103,7 @@ pub fn serve(config: Config) -> Result<()> {
         probe: SelfProbe::new()?,
         metrics,
         forward_bell,
+        catch_up,
         sessions: Sessions::default(),
     });
     let mut stdout = std::io::stdout();

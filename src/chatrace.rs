@@ -1,6 +1,10 @@
 //! The Chatrace API: every call the relay makes (checking an access token, sending a text)
 //! and the one parser of Chatrace's error answers. No prose: the checklist words the
 //! verdicts. The token itself is never logged nor stored by this module.
+//!
+//! Every call to Chatrace, to this API and to its inbox (`inbox`), waits for its turn in
+//! one pace per process (`PACE`): Chatrace reportedly allows about 100 requests a minute
+//! for both together, and a `429` from either pauses them all.
 
 use std::time::Duration;
 
@@ -8,7 +12,41 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::contact::{channel_name, ContactInfo, INSTAGRAM};
-use crate::outbound::{self, Failure};
+use crate::outbound::{self, Answer, Failure};
+use crate::pace::{self, Pace, TooLong};
+
+/// The one pace of every call to Chatrace in this process; one a second until `serve` or
+/// `catch-up` sets `--chatrace-rate`.
+pub static PACE: Pace = Pace::new(Duration::from_secs(1));
+/// How long a `429` without a readable `Retry-After` pauses every call.
+const DEFAULT_PAUSE: Duration = Duration::from_secs(60);
+/// A person waiting on a button (a reply, a token check) is told to try later rather than
+/// kept waiting longer than this behind the pace.
+pub const INTERACTIVE_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs one call to Chatrace in its turn; a `429` answer pauses every later call for the
+/// time Chatrace asks. With `max_wait`, a turn further off fails at once instead.
+pub fn paced(
+    max_wait: Option<Duration>,
+    call: impl FnOnce() -> Result<Answer, Failure>,
+) -> Result<Answer, Failure> {
+    PACE.wait_turn(max_wait).map_err(|TooLong(wait)| {
+        Failure::Other(format!(
+            "Chatrace's rate limit: the next call may start in {} s",
+            wait.as_secs().max(1)
+        ))
+    })?;
+    let answer = call()?;
+    if answer.status == 429 {
+        let pause = pace::retry_after(answer.header("Retry-After")).unwrap_or(DEFAULT_PAUSE);
+        log::warn!(
+            "Chatrace answered 429 (too many requests): every call to it waits {} s",
+            pause.as_secs()
+        );
+        PACE.pause(pause);
+    }
+    Ok(answer)
+}
 
 /// Keys of the account part and the secret part are checked loosely on length: Chatrace
 /// does not document them, only the `<digits>.<letters and digits>` shape is known.
@@ -68,7 +106,9 @@ pub fn check_token(api_url: &str, token: Option<&str>, timeout: Duration) -> Tok
     };
     let url = format!("{}/accounts/me", api_url.trim_end_matches('/'));
     let headers = [("X-ACCESS-TOKEN", token), ("Accept", "application/json")];
-    match outbound::get(&url, &headers, timeout) {
+    match paced(Some(INTERACTIVE_WAIT), || {
+        outbound::get(&url, &headers, timeout)
+    }) {
         Ok(reply) => judge(reply.status, &reply.body),
         Err(failure) => TokenCheck::Unreachable(failure),
     }
@@ -85,6 +125,8 @@ pub enum LookupFailure {
         message: String,
     },
     Unreachable(Failure),
+    /// 429: not the contact's fault; every call now waits, and the lookup is asked again.
+    RateLimited,
 }
 
 impl std::fmt::Display for LookupFailure {
@@ -93,6 +135,7 @@ impl std::fmt::Display for LookupFailure {
             LookupFailure::NotFound => write!(f, "no such contact in Chatrace (404)"),
             LookupFailure::Refused { status, message } => write!(f, "HTTP {status}: {message}"),
             LookupFailure::Unreachable(failure) => write!(f, "{failure}"),
+            LookupFailure::RateLimited => write!(f, "Chatrace's rate limit (429)"),
         }
     }
 }
@@ -106,7 +149,11 @@ pub fn contact(
 ) -> Result<ContactInfo, LookupFailure> {
     let url = format!("{}/contacts/{contact_id}", api_url.trim_end_matches('/'));
     let headers = [("X-ACCESS-TOKEN", token), ("Accept", "application/json")];
-    let answer = outbound::get(&url, &headers, timeout).map_err(LookupFailure::Unreachable)?;
+    let answer = paced(None, || outbound::get(&url, &headers, timeout))
+        .map_err(LookupFailure::Unreachable)?;
+    if answer.status == 429 {
+        return Err(LookupFailure::RateLimited);
+    }
     read_contact(answer.status, &answer.body)
 }
 
@@ -193,8 +240,10 @@ pub fn send_text(
         ("Content-Type", "application/json"),
         ("Accept", "application/json"),
     ];
-    let answer = outbound::post(&url, &headers, body.as_bytes(), SEND_TIMEOUT)
-        .map_err(SendFailure::Unreachable)?;
+    let answer = paced(Some(INTERACTIVE_WAIT), || {
+        outbound::post(&url, &headers, body.as_bytes(), SEND_TIMEOUT)
+    })
+    .map_err(SendFailure::Unreachable)?;
     match refusal(answer.status, &answer.body) {
         Some(message) => Err(SendFailure::Refused {
             status: answer.status,

@@ -27,6 +27,8 @@ pub enum Command {
     AdminToken(AdminTokenArgs),
     Replay(ReplayArgs),
     Backup(BackupArgs),
+    CatchUp(CatchUpArgs),
+    InboxLogin(InboxLoginArgs),
 }
 
 /// Run the relay server (webhook receiver, API and setup page).
@@ -86,6 +88,105 @@ pub struct ServeArgs {
     /// for ever]
     #[argh(option)]
     pub keep_messages: Option<String>,
+    /// catch up from Chatrace's inbox this often, e.g. 1m; 0 turns catch-up off
+    /// [env CHATRACE_RELAY_CATCH_UP_EVERY, default 1m]
+    #[argh(option)]
+    pub catch_up_every: Option<String>,
+    /// address of Chatrace's inbox API, {app}/php/user; white-labels use their own app
+    /// domain [env CHATRACE_INBOX_URL, default https://chatrace.com/php/user]
+    #[argh(option)]
+    pub inbox_url: Option<String>,
+    /// the Chatrace account (page id) to catch up [env CHATRACE_ACCOUNT_ID, default: the
+    /// login's only account, else the one CHATRACE_TOKEN belongs to]
+    #[argh(option)]
+    pub account_id: Option<String>,
+    /// catch up incoming messages only, leaving out what the bot and the team sent
+    /// [env CHATRACE_RELAY_INCOMING_ONLY=1]
+    #[argh(switch)]
+    pub incoming_only: bool,
+    /// calls a minute to Chatrace, its API and inbox together
+    /// [env CHATRACE_RELAY_CHATRACE_RATE, default 60]
+    #[argh(option)]
+    pub chatrace_rate: Option<u32>,
+}
+
+/// The inbox settings, as `serve`, `catch-up` and `inbox-login` take them (argh cannot
+/// share fields between subcommands).
+#[derive(Debug, Clone, Default)]
+pub struct InboxFlags {
+    pub inbox_url: Option<String>,
+    pub account_id: Option<String>,
+    pub incoming_only: bool,
+    pub chatrace_rate: Option<u32>,
+}
+
+impl ServeArgs {
+    pub fn inbox_flags(&self) -> InboxFlags {
+        InboxFlags {
+            inbox_url: self.inbox_url.clone(),
+            account_id: self.account_id.clone(),
+            incoming_only: self.incoming_only,
+            chatrace_rate: self.chatrace_rate,
+        }
+    }
+}
+
+/// Import messages from Chatrace's inbox since a date: history the relay never saw.
+/// Resumable: run it again after an interruption. Works while a server runs.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "catch-up")]
+pub struct CatchUpArgs {
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// import messages from this date (2026-10-01) or RFC 3339 time on
+    #[argh(option)]
+    pub since: String,
+    /// only this contact's conversation (the contact id, {{user_id}})
+    #[argh(option)]
+    pub contact: Option<String>,
+    /// also push the imported messages to the forward URLs (default: the cursor only)
+    #[argh(switch)]
+    pub forward: bool,
+    /// address of Chatrace's inbox API [env CHATRACE_INBOX_URL]
+    #[argh(option)]
+    pub inbox_url: Option<String>,
+    /// the Chatrace account (page id) [env CHATRACE_ACCOUNT_ID]
+    #[argh(option)]
+    pub account_id: Option<String>,
+    /// incoming messages only [env CHATRACE_RELAY_INCOMING_ONLY=1]
+    #[argh(switch)]
+    pub incoming_only: bool,
+    /// calls a minute to Chatrace [env CHATRACE_RELAY_CHATRACE_RATE, default 60]
+    #[argh(option)]
+    pub chatrace_rate: Option<u32>,
+}
+
+impl CatchUpArgs {
+    pub fn inbox_flags(&self) -> InboxFlags {
+        InboxFlags {
+            inbox_url: self.inbox_url.clone(),
+            account_id: self.account_id.clone(),
+            incoming_only: self.incoming_only,
+            chatrace_rate: self.chatrace_rate,
+        }
+    }
+}
+
+/// Sign in to Chatrace's inbox with a team member's email: Chatrace mails a code, you type
+/// it, and the relay keeps the token in its database.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "inbox-login")]
+pub struct InboxLoginArgs {
+    /// the team member's email address
+    #[argh(positional)]
+    pub email: String,
+    /// SQLite database file [env CHATRACE_RELAY_DB, default chatrace-relay.db]
+    #[argh(option)]
+    pub db: Option<String>,
+    /// address of Chatrace's inbox API [env CHATRACE_INBOX_URL]
+    #[argh(option)]
+    pub inbox_url: Option<String>,
 }
 
 /// Check the Chatrace API token (from CHATRACE_TOKEN or the systemd credential

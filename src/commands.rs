@@ -1,13 +1,14 @@
 //! The subcommands other than the server itself: stats, export, admin-token, send-test,
-//! check-token, replay.
+//! check-token, replay, backup, catch-up, inbox-login.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use crate::cli::{
-    BackupArgs, CheckTokenArgs, Cli, Command, ExportArgs, ReplayArgs, SendTestArgs, StatsArgs,
+    BackupArgs, CatchUpArgs, CheckTokenArgs, Cli, Command, ExportArgs, InboxFlags, InboxLoginArgs,
+    ReplayArgs, SendTestArgs, StatsArgs,
 };
-use crate::config::{api_timeout, api_url, db_path, secret, Config};
+use crate::config::{api_timeout, api_url, db_path, secret, Config, InboxConfig};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
 use crate::time::format_rfc3339;
@@ -35,6 +36,113 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckToken(args) => check_token(args),
         Command::Replay(args) => replay(args),
         Command::Backup(args) => backup(args),
+        Command::CatchUp(args) => catch_up(args),
+        Command::InboxLogin(args) => inbox_login(args),
+    }
+}
+
+/// `catch-up --since DATE`: history from Chatrace's inbox, resumable.
+fn catch_up(args: CatchUpArgs) -> Result<ExitCode> {
+    let config = InboxConfig::from_flags(args.inbox_flags()).map_err(Error::Config)?;
+    crate::chatrace::PACE.set_rate(config.rate);
+    let since = args.since.trim();
+    let since_ms = crate::time::parse_rfc3339(since)
+        .or_else(|| crate::time::parse_rfc3339(&format!("{since}T00:00:00Z")))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "--since {since:?}: give a date like 2026-10-01 or an RFC 3339 time"
+            ))
+        })?;
+    let targets = if args.forward {
+        crate::config::forward_urls_from_env()
+    } else {
+        Vec::new()
+    };
+    if args.forward && targets.is_empty() {
+        return Err(Error::Config(
+            "--forward needs CHATRACE_RELAY_FORWARD_URL, as the server has it".into(),
+        ));
+    }
+    let mut store = open_existing(args.db)?;
+    match crate::catch_up::history(
+        &mut store,
+        &config,
+        since_ms,
+        args.contact.as_deref(),
+        targets,
+    ) {
+        Ok(report) => {
+            println!(
+                "caught up {} conversations: {} new messages, {} matched to webhook messages, \
+                 {} already there",
+                report.conversations,
+                report.new_ids.len(),
+                report.matched,
+                report.known
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            eprintln!("catch-up: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `inbox-login EMAIL`: Chatrace mails a code; it is read from the terminal (or standard
+/// input), and the token it buys is kept in the database, never printed.
+fn inbox_login(args: InboxLoginArgs) -> Result<ExitCode> {
+    let config = InboxConfig::from_flags(InboxFlags {
+        inbox_url: args.inbox_url,
+        ..InboxFlags::default()
+    })
+    .map_err(Error::Config)?;
+    let store = open_existing(args.db)?;
+    let email = args.email.trim();
+    let rid = match crate::inbox::Inbox::send_code(&config.url, email) {
+        Ok(rid) => rid,
+        Err(e) => {
+            eprintln!("inbox-login: asking Chatrace for a code failed: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    eprint!("Chatrace sent a code to {email}. Code: ");
+    let _ = io::stderr().flush();
+    let mut code = String::new();
+    io::stdin().read_line(&mut code)?;
+    let code = code.trim();
+    if code.is_empty() {
+        eprintln!("inbox-login: no code given");
+        return Ok(ExitCode::FAILURE);
+    }
+    match crate::inbox::Inbox::check_code(&config.url, &rid, code) {
+        Ok(token) => {
+            store.set_setting(crate::catch_up::TOKEN_KEY, &token)?;
+            let member = crate::inbox::Inbox {
+                url: &config.url,
+                token: &token,
+            }
+            .member();
+            match member {
+                Ok(member) => println!(
+                    "signed in as {}; accounts: {}",
+                    member.name.as_deref().unwrap_or("(no name)"),
+                    member
+                        .pages
+                        .iter()
+                        .map(|p| format!("{} ({})", p.name.as_deref().unwrap_or("?"), p.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Err(e) => println!("signed in; asking who this is failed: {e}"),
+            }
+            println!("the token is kept in the database; a running relay uses it on its next run");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("inbox-login: Chatrace refused the code: {e}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use crate::cli::{InboxFlags, ServeArgs};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_DB: &str = "chatrace-relay.db";
@@ -22,6 +22,11 @@ pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Long enough to catch a flow that fires twice for one message, short enough that a person
 /// writing "ok" twice keeps both.
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(2);
+pub const DEFAULT_CATCH_UP_EVERY: Duration = Duration::from_secs(60);
+/// Chatrace's own web app, where its inbox API answers (white-labels: their own domain).
+pub const DEFAULT_INBOX_URL: &str = "https://chatrace.com/php/user";
+/// Calls a minute to Chatrace, both APIs together: well under the ~100 it reportedly allows.
+pub const DEFAULT_CHATRACE_RATE: u32 = 60;
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -54,14 +59,65 @@ pub struct Config {
     pub chatrace_token: Option<String>,
     pub chatrace_api_url: String,
     pub chatrace_api_timeout: Duration,
+    pub inbox: InboxConfig,
+    /// How often catch-up from the inbox runs; None: never.
+    pub catch_up_every: Option<Duration>,
+}
+
+/// Where Chatrace's inbox is and how it is read: shared by `serve`, `catch-up` and
+/// `inbox-login`, which read the same flags and environment.
+#[derive(Debug, Clone)]
+pub struct InboxConfig {
+    /// `{app}/php/user`.
+    pub url: String,
+    /// The account (page id) to read; None: the login's only account, else the API token's.
+    pub account_id: Option<String>,
+    /// A team member's user token given from outside (environment or credential).
+    pub token: Option<String>,
+    /// The account's API token, tried when no user token exists.
+    pub api_token: Option<String>,
+    pub api_url: String,
+    pub api_timeout: Duration,
+    /// Outgoing messages are left out.
+    pub incoming_only: bool,
+    /// Calls a minute to Chatrace, both APIs together.
+    pub rate: u32,
+}
+
+impl InboxConfig {
+    pub fn from_flags(flags: InboxFlags) -> Result<InboxConfig, String> {
+        let url = flags
+            .inbox_url
+            .or_else(|| env("CHATRACE_INBOX_URL"))
+            .unwrap_or_else(|| DEFAULT_INBOX_URL.to_string());
+        check_http_url(&url).map_err(|e| format!("--inbox-url {url}: {e}"))?;
+        let rate = match flags
+            .chatrace_rate
+            .or(env_parse("CHATRACE_RELAY_CHATRACE_RATE")?)
+        {
+            Some(0) => return Err("--chatrace-rate must be at least 1".into()),
+            Some(n) => n,
+            None => DEFAULT_CHATRACE_RATE,
+        };
+        Ok(InboxConfig {
+            url,
+            account_id: flags.account_id.or_else(|| env("CHATRACE_ACCOUNT_ID")),
+            token: secret("CHATRACE_INBOX_TOKEN", "chatrace_inbox_token"),
+            api_token: secret("CHATRACE_TOKEN", "chatrace_token"),
+            api_url: api_url(None),
+            api_timeout: api_timeout()?,
+            incoming_only: flags.incoming_only
+                || env("CHATRACE_RELAY_INCOMING_ONLY").is_some_and(|v| v == "1" || v == "true"),
+            rate,
+        })
+    }
 }
 
 impl Config {
     pub fn from_args(args: ServeArgs) -> Result<Config, String> {
+        let inbox = InboxConfig::from_flags(args.inbox_flags())?;
         let forward_urls = if args.forward_url.is_empty() {
-            env("CHATRACE_RELAY_FORWARD_URL")
-                .map(|v| split_list(&v))
-                .unwrap_or_default()
+            forward_urls_from_env()
         } else {
             args.forward_url
         };
@@ -122,7 +178,20 @@ impl Config {
                 .or_else(|| env("CHATRACE_RELAY_KEEP_MESSAGES")),
             "--keep-messages",
         )?;
+        let catch_up_every = match args
+            .catch_up_every
+            .clone()
+            .or_else(|| env("CHATRACE_RELAY_CATCH_UP_EVERY"))
+        {
+            None => Some(DEFAULT_CATCH_UP_EVERY),
+            Some(text) if text.trim() == "0" => None,
+            Some(text) => {
+                Some(parse_duration(text.trim()).map_err(|e| format!("--catch-up-every: {e}"))?)
+            }
+        };
         Ok(Config {
+            inbox,
+            catch_up_every,
             listen: args
                 .listen
                 .or_else(|| env("CHATRACE_RELAY_LISTEN"))
@@ -163,6 +232,13 @@ impl Config {
 /// 32 workers all gave 15.5k-18.8k webhooks/s on a busy machine, 32 slightly ahead, and
 /// 32 stays under the memory target at 128 connections (see BENCHMARKS.md). Sixteen per
 /// core also leaves a quarter of them for long polls and slow page requests.
+/// `CHATRACE_RELAY_FORWARD_URL`, comma-separated.
+pub fn forward_urls_from_env() -> Vec<String> {
+    env("CHATRACE_RELAY_FORWARD_URL")
+        .map(|v| split_list(&v))
+        .unwrap_or_default()
+}
+
 fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores * 16).clamp(16, 64)

@@ -536,6 +536,9 @@ mod tests {
             external_id: None,
             raw_request_id: Some(9),
             test: false,
+            source: "webhook".into(),
+            sender: None,
+            sender_id: None,
         };
         let value: serde_json::Value = serde_json::from_slice(&payload(&message)).unwrap();
         assert_eq!(value["type"], "message.received");

@@ -2,6 +2,7 @@
 //! durably in one SQLite file, and relays them to the team's own software.
 
 mod app;
+mod catch_up;
 mod chatrace;
 mod checklist;
 pub mod cli;
@@ -13,10 +14,12 @@ mod forward;
 mod hash;
 mod http;
 mod i18n;
+mod inbox;
 mod lookup;
 mod metrics;
 mod outbound;
 mod outcome;
+mod pace;
 mod paths;
 pub mod payload;
 mod probe;

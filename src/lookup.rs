@@ -4,13 +4,15 @@
 //! page and the API would show bare ids.
 //!
 //! Never on a webhook's path: the thread wakes when new messages are committed, asks at
-//! most one contact at a time, at most once a day per contact, and under Chatrace's
-//! reported rate limit. Failures are logged and counted, never shown as a webhook error.
+//! most one contact at a time, at most once a day per contact, and in the turns of
+//! `chatrace::PACE`, shared with every other call to Chatrace. Only ids Chatrace could know
+//! wait for a turn. Failures are logged and counted, never shown as a webhook error; a
+//! `429` is no failure of the contact's: its lookup is simply asked again after the pause.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::{debug, info, warn};
 
@@ -21,9 +23,6 @@ use crate::store::Store;
 use crate::time::now_ms;
 use crate::writer::NewestMessage;
 
-/// Chatrace reportedly allows about 100 API requests a minute for an account, replies and
-/// checks included: lookups take at most 60 of them.
-const MIN_GAP: Duration = Duration::from_millis(1000);
 /// A contact whose lookup found no name, or failed, is asked again after this long.
 const RETRY_AFTER_MS: i64 = 24 * 3_600_000;
 /// Contacts read per round.
@@ -50,7 +49,6 @@ impl Lookups {
     }
 
     fn run(&self, store: &Store, newest: &NewestMessage, metrics: &Metrics) {
-        let mut last_call: Option<Instant> = None;
         loop {
             // Read before querying: a message committed in between ends the wait at once.
             let seen = newest.get();
@@ -66,10 +64,6 @@ impl Lookups {
                 continue;
             }
             for contact_id in due {
-                if let Some(at) = last_call {
-                    thread::sleep(MIN_GAP.saturating_sub(at.elapsed()));
-                }
-                last_call = Some(Instant::now());
                 self.look_up(store, metrics, &contact_id);
             }
         }
@@ -83,6 +77,8 @@ impl Lookups {
         };
         let (info, error) = match result {
             Ok(info) => (info, None),
+            // Asked again once the pause is over: the contact stays due.
+            Err(LookupFailure::RateLimited) => return,
             Err(failure) => {
                 if !matches!(failure, LookupFailure::NotFound) {
                     warn!("contact lookup for {contact_id} failed: {failure}");

@@ -83,7 +83,11 @@ fn prints_only(command: &Command) -> bool {
         | Command::AdminToken(_)
         | Command::Replay(_)
         | Command::Backup(_) => true,
-        Command::Serve(_) | Command::SendTest(_) | Command::CheckToken(_) => false,
+        Command::Serve(_)
+        | Command::SendTest(_)
+        | Command::CheckToken(_)
+        | Command::CatchUp(_)
+        | Command::InboxLogin(_) => false,
     }
 }
 

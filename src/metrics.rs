@@ -57,6 +57,10 @@ pub struct Metrics {
     replies_failed: AtomicU64,
     lookups_found: AtomicU64,
     lookups_failed: AtomicU64,
+    /// Inbox calls by outcome, in the order of `INBOX_OUTCOMES`.
+    inbox_calls: [AtomicU64; INBOX_OUTCOMES.len()],
+    /// When the last catch-up run that went through started (ms; 0: none yet).
+    catch_up_last_ms: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
     ack_count: AtomicU64,
     ack_sum_micros: AtomicU64,
@@ -88,6 +92,21 @@ impl Metrics {
             &self.lookups_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One call to Chatrace's inbox, by outcome (`ok` or an `InboxError` code).
+    pub fn inbox_call(&self, outcome: &str) {
+        let i = INBOX_OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.inbox_calls[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A catch-up run that went through, started at `started_ms`.
+    pub fn catch_up_ran(&self, started_ms: i64) {
+        self.catch_up_last_ms
+            .store(u64::try_from(started_ms).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Records how long a webhook took from its body being read to its answer being ready.
@@ -209,6 +228,37 @@ impl Metrics {
             ],
         );
 
+        let inbox: Vec<(&str, &AtomicU64)> = INBOX_OUTCOMES
+            .iter()
+            .copied()
+            .zip(self.inbox_calls.iter())
+            .collect();
+        out.outcomes(
+            "inbox_calls_total",
+            "Calls to Chatrace's inbox since the relay started, by outcome.",
+            &inbox,
+        );
+        out.family(
+            "caught_up_messages_total",
+            "counter",
+            "Messages stored from Chatrace's inbox that no webhook brought (all time).",
+        );
+        out.sample(
+            "caught_up_messages_total",
+            &[],
+            store.counter("caught_up")?.max(0) as u64,
+        );
+        out.family(
+            "catch_up_last_run_timestamp_seconds",
+            "gauge",
+            "Start of the last catch-up run that went through (unix seconds; 0: none yet).",
+        );
+        out.sample(
+            "catch_up_last_run_timestamp_seconds",
+            &[],
+            self.catch_up_last_ms.load(Ordering::Relaxed) / 1000,
+        );
+
         out.family(
             "database_size_bytes",
             "gauge",
@@ -246,6 +296,17 @@ impl Metrics {
         out.sample("webhook_ack_seconds_count", &[], count);
     }
 }
+
+/// Outcomes of an inbox call: `ok`, then `InboxError::code`s.
+const INBOX_OUTCOMES: [&str; 7] = [
+    "ok",
+    "not_signed_in",
+    "refused",
+    "not_an_inbox",
+    "rate_limited",
+    "unreachable",
+    "odd_answer",
+];
 
 /// Text format writer; every name gets the `chatrace_relay_` prefix.
 #[derive(Default)]

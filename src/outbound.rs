@@ -103,6 +103,51 @@ impl Client {
     }
 }
 
+/// A POST whose answer may be bigger than the usual small JSON (a page of an inbox), up to
+/// `max_reply` bytes; a bigger or unreadable answer is a failure, never an empty body.
+pub fn post_large(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+    max_reply: u64,
+) -> Result<Answer, Failure> {
+    let result = with_headers(agent(timeout).post(url), headers).send(body);
+    let mut response = result.map_err(classify)?;
+    let headers = headers_of(&response);
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(max_reply)
+        .read_to_string()
+        .map_err(|e| match classify(e) {
+            Failure::Timeout => Failure::Timeout,
+            _ => Failure::Other(format!(
+                "the answer is over {} KiB or not UTF-8 text",
+                max_reply / 1024
+            )),
+        })?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
+    response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 fn with_headers<B>(
     mut req: ureq::RequestBuilder<B>,
     headers: &[(&str, &str)],
@@ -117,16 +162,7 @@ fn finish(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<Answer, Failure> {
     let mut response = result.map_err(classify)?;
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = headers_of(&response);
     let status = response.status().as_u16();
     let body = response
         .body_mut()

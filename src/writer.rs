@@ -72,7 +72,7 @@ impl NewestMessage {
         *self.id.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn publish(&self, id: i64) {
+    pub fn publish(&self, id: i64) {
         let mut newest = self.id.lock().unwrap_or_else(|p| p.into_inner());
         if id > *newest {
             *newest = id;

@@ -7,12 +7,18 @@ use super::{describe_failure, token_advice, token_verdict, Action, Relay, EXCERP
 use crate::error::Result;
 use crate::i18n::Lang;
 
-/// Runs a row's button; returns a sentence for the user, shown above the checklist.
-pub fn run_action(r: &Relay, action: Action, lang: Lang) -> Result<String> {
+/// Runs a row's button, with the field its form carries; returns a sentence for the user,
+/// shown above the checklist.
+pub fn run_action(r: &Relay, action: Action, input: Option<&str>, lang: Lang) -> Result<String> {
     if let Some(why) = refusal(r, action, lang)? {
         return Ok(why.to_string());
     }
     match action {
+        Action::InboxSendCode
+        | Action::InboxCheckCode
+        | Action::InboxChooseAccount
+        | Action::InboxHistory
+        | Action::InboxSignOut => super::inbox_actions::run(r, action, input.unwrap_or(""), lang),
         Action::SendTest => Ok(send_test(r, lang)),
         Action::ReplayFailed => {
             let n = crate::forward::replay(
@@ -45,6 +51,11 @@ pub fn run_action(r: &Relay, action: Action, lang: Lang) -> Result<String> {
 fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>> {
     let config = r.config;
     Ok(match action {
+        Action::InboxSendCode
+        | Action::InboxCheckCode
+        | Action::InboxChooseAccount
+        | Action::InboxHistory
+        | Action::InboxSignOut => super::inbox_actions::refusal(r, action, lang)?,
         Action::SendTest => None,
         // The token row offers the button for every token that is set, malformed included.
         Action::RecheckToken => config
@@ -138,6 +149,8 @@ mod tests {
             chatrace_token: token.map(str::to_string),
             chatrace_api_url: "http://127.0.0.1:9".into(),
             chatrace_api_timeout: Duration::from_millis(200),
+            inbox: crate::config::InboxConfig::from_flags(Default::default()).unwrap(),
+            catch_up_every: None,
         }
     }
 
@@ -173,9 +186,10 @@ mod tests {
             started_at_ms: 0,
             probe: &SelfProbe::new().unwrap(),
             forward_bell: &Doorbell::default(),
+            catch_up: &crate::catch_up::Trigger::default(),
             store: &store,
         };
-        run_action(&relay, action, lang).unwrap()
+        run_action(&relay, action, None, lang).unwrap()
     }
 
     #[test]

@@ -34,6 +34,25 @@ pub struct Facts {
     pub first_message: FirstMessageFacts,
     /// Every target with its counts; `None` without --forward-url, when there is no row.
     pub forwarding: Option<Vec<TargetStatus>>,
+    pub inbox: InboxFacts,
+}
+
+/// Catch-up from Chatrace's inbox: its settings, its last run, its counts.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFacts {
+    /// `--catch-up-every`; `None` when catch-up is off.
+    pub every_ms: Option<i64>,
+    pub url: String,
+    /// A user token given in the environment or a credential.
+    pub token_from_setting: bool,
+    /// A user token from a sign-in is kept in the database.
+    pub signed_in: bool,
+    /// Only the account's API token is there to try.
+    pub api_token_only: bool,
+    /// A code was asked for: to which address, and when.
+    pub code_sent_to: Option<(String, i64)>,
+    pub status: crate::catch_up::Status,
+    pub counts: crate::store::InboxCounts,
 }
 
 #[derive(Debug, Clone)]
@@ -130,7 +149,9 @@ pub fn gather(r: &Relay) -> Result<Facts> {
                 "the probe thread crashed".into(),
             )))
         });
+        let inbox = inbox(r)?;
         Ok(Facts {
+            inbox,
             server,
             public_url: PublicUrlFacts {
                 url: r.config.public_url.clone(),
@@ -142,6 +163,27 @@ pub fn gather(r: &Relay) -> Result<Facts> {
             first_message,
             forwarding,
         })
+    })
+}
+
+fn inbox(r: &Relay) -> Result<InboxFacts> {
+    use crate::catch_up::{read_status, LOGIN_KEY, TOKEN_KEY};
+    let config = &r.config.inbox;
+    let signed_in = r.store.setting(TOKEN_KEY)?.is_some();
+    let code_sent_to = r
+        .store
+        .setting(LOGIN_KEY)?
+        .and_then(|json| serde_json::from_str::<crate::catch_up::PendingLogin>(&json).ok())
+        .map(|login| (login.email, login.at_ms));
+    Ok(InboxFacts {
+        every_ms: r.config.catch_up_every.map(millis),
+        url: config.url.clone(),
+        token_from_setting: config.token.is_some(),
+        signed_in,
+        api_token_only: config.token.is_none() && !signed_in && config.api_token.is_some(),
+        code_sent_to,
+        status: read_status(r.store),
+        counts: r.store.inbox_counts(now_ms())?,
     })
 }
 

@@ -15,6 +15,7 @@ use crate::time::now_ms;
 
 mod actions;
 mod facts;
+mod inbox_actions;
 mod rows;
 mod words;
 
@@ -32,6 +33,8 @@ pub struct Relay<'a> {
     pub probe: &'a SelfProbe,
     /// Rung after a replay, so the delivery threads look at the outbox at once.
     pub forward_bell: &'a Doorbell,
+    /// Wakes the inbox catch-up.
+    pub catch_up: &'a crate::catch_up::Trigger,
     pub store: &'a Store,
 }
 
@@ -90,7 +93,38 @@ pub enum Action {
     SendTest,
     /// Puts every failed delivery back in the queue.
     ReplayFailed,
+    /// Asks Chatrace to mail a sign-in code to the address typed (input `value`).
+    InboxSendCode,
+    /// Signs in to the inbox with the code typed.
+    InboxCheckCode,
+    /// Chooses the account (page id) to catch up.
+    InboxChooseAccount,
+    /// Imports the last 7 days from the inbox, in the background.
+    InboxHistory,
+    /// Forgets the inbox token kept in the database.
+    InboxSignOut,
 }
+
+/// The one field a button's form carries, posted as `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Input {
+    /// The HTML input type.
+    pub kind: &'static str,
+    /// Catalogue key of its label.
+    pub label: &'static str,
+    pub autocomplete: &'static str,
+}
+
+const ALL_ACTIONS: [Action; 8] = [
+    Action::RecheckToken,
+    Action::SendTest,
+    Action::ReplayFailed,
+    Action::InboxSendCode,
+    Action::InboxCheckCode,
+    Action::InboxChooseAccount,
+    Action::InboxHistory,
+    Action::InboxSignOut,
+];
 
 impl Action {
     pub fn name(self) -> &'static str {
@@ -98,6 +132,11 @@ impl Action {
             Action::RecheckToken => "recheck_token",
             Action::SendTest => "send_test",
             Action::ReplayFailed => "replay_failed",
+            Action::InboxSendCode => "inbox_send_code",
+            Action::InboxCheckCode => "inbox_check_code",
+            Action::InboxChooseAccount => "inbox_choose_account",
+            Action::InboxHistory => "inbox_history",
+            Action::InboxSignOut => "inbox_sign_out",
         }
     }
 
@@ -107,14 +146,34 @@ impl Action {
             Action::RecheckToken => "action_recheck_token",
             Action::SendTest => "action_send_test",
             Action::ReplayFailed => "action_replay_failed",
+            Action::InboxSendCode => "action_inbox_send_code",
+            Action::InboxCheckCode => "action_inbox_check_code",
+            Action::InboxChooseAccount => "action_inbox_choose_account",
+            Action::InboxHistory => "action_inbox_history",
+            Action::InboxSignOut => "action_inbox_sign_out",
         }
     }
 
     /// The action named in a URL (`/setup/<name>`, `/api/setup/<name>`).
     pub fn from_name(name: &str) -> Option<Action> {
-        [Action::RecheckToken, Action::SendTest, Action::ReplayFailed]
-            .into_iter()
-            .find(|a| a.name() == name)
+        ALL_ACTIONS.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The field the button's form asks for, if any.
+    pub fn input(self) -> Option<Input> {
+        let input = |kind, label, autocomplete| {
+            Some(Input {
+                kind,
+                label,
+                autocomplete,
+            })
+        };
+        match self {
+            Action::InboxSendCode => input("email", "input_inbox_email", "email"),
+            Action::InboxCheckCode => input("text", "input_inbox_code", "one-time-code"),
+            Action::InboxChooseAccount => input("text", "input_inbox_account", "off"),
+            _ => None,
+        }
     }
 }
 
@@ -143,7 +202,7 @@ mod tests {
 
     #[test]
     fn actions_round_trip_by_name() {
-        for action in [Action::RecheckToken, Action::SendTest, Action::ReplayFailed] {
+        for action in ALL_ACTIONS {
             assert_eq!(Action::from_name(action.name()), Some(action));
         }
         assert_eq!(Action::from_name("drop_tables"), None);

@@ -7,6 +7,7 @@ use crate::i18n::Lang;
 
 mod first_message;
 mod forwarding;
+mod inbox;
 mod public_url;
 mod server;
 mod token;
@@ -30,6 +31,7 @@ pub fn rows(facts: &Facts, lang: Lang, now_ms: i64) -> Vec<Check> {
             .as_deref()
             .map(|targets| forwarding::row(targets, lang, now_ms)),
     );
+    rows.push(inbox::row(&facts.inbox, lang, now_ms));
     rows
 }
 
@@ -203,11 +205,12 @@ mod tests {
             webhook: webhook(),
             first_message: waiting(),
             forwarding: None,
+            inbox: Default::default(),
         }
     }
 
     #[test]
-    fn rows_come_in_setup_order_with_forwarding_only_when_configured() {
+    fn rows_come_in_setup_order_with_forwarding_only_when_configured_and_the_inbox_last() {
         let keys = |facts: &Facts| -> Vec<&str> {
             rows(facts, Lang::En, NOW).iter().map(|c| c.key).collect()
         };
@@ -219,10 +222,11 @@ mod tests {
             "webhook_configured",
             "first_message",
         ];
-        assert_eq!(keys(&facts), first_five);
+        assert_eq!(keys(&facts)[..5], first_five);
+        assert_eq!(keys(&facts)[5..], ["inbox"]);
         facts.forwarding = Some(vec![target("http://app.example/hook")]);
         assert_eq!(keys(&facts)[..5], first_five);
-        assert_eq!(keys(&facts)[5], "forwarding");
+        assert_eq!(keys(&facts)[5..], ["forwarding", "inbox"]);
         let statuses: Vec<Status> = rows(&facts, Lang::En, NOW)
             .iter()
             .map(|c| c.status)
@@ -233,6 +237,7 @@ mod tests {
                 Status::Ok,
                 Status::Ok,
                 Status::Ok,
+                Status::Todo,
                 Status::Todo,
                 Status::Todo,
                 Status::Todo

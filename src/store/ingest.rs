@@ -282,6 +282,14 @@ fn insert_message(
             }
         }
     }
+    // Catch-up may have stored this message from Chatrace's inbox before its webhook came
+    // (a flow that waits before its External Request): the webhook claims that copy, one
+    // to one, instead of storing the message twice.
+    if let (Some(weak_key), false) = (&weak_key, req.is_test) {
+        if let Some(id) = claim_caught_up(conn, weak_key, request_id, req.received_at_ms)? {
+            return Ok(Inserted::Merged(Some(id)));
+        }
+    }
     // ON CONFLICT names the dedup index only: any other constraint failure is a real error
     // and must surface, never be swallowed the way INSERT OR IGNORE would.
     let inserted = conn
@@ -318,7 +326,38 @@ fn insert_message(
     Ok(Inserted::Merged(into))
 }
 
-fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
+/// The oldest unclaimed caught-up copy of a message, from the window in which a webhook
+/// may trail the inbox; claimed by linking it to this request.
+fn claim_caught_up(
+    conn: &Connection,
+    weak_key: &[u8; 16],
+    request_id: i64,
+    received_at_ms: i64,
+) -> Result<Option<i64>> {
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM messages INDEXED BY messages_weak
+             WHERE weak_key = ?1 AND raw_request_id IS NULL AND source = 'inbox'
+               AND received_at BETWEEN ?2 AND ?3
+             ORDER BY received_at, id LIMIT 1",
+        )?
+        .query_row(
+            params![
+                &weak_key[..],
+                received_at_ms - super::inbox::MATCH_AFTER_MS,
+                received_at_ms + super::inbox::MATCH_BEFORE_MS
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = found {
+        conn.prepare_cached("UPDATE messages SET raw_request_id = ?2 WHERE id = ?1")?
+            .execute(params![id, request_id])?;
+    }
+    Ok(found)
+}
+
+pub(super) fn upsert_contact(conn: &Connection, msg: &NewMessage, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO contacts (contact_id, contact_name, username, channel, profile_pic,
                                first_seen, last_seen, messages)

@@ -36,6 +36,12 @@ pub struct Message {
     pub external_id: Option<String>,
     pub raw_request_id: Option<i64>,
     pub test: bool,
+    /// `webhook`, `inbox` (caught up from Chatrace's inbox) or `relay` (a reply it sent).
+    pub source: String,
+    /// Who wrote an outgoing message: `bot`, `agent`, `instagram_app`, `facebook_inbox`.
+    pub sender: Option<String>,
+    /// The team member, when `sender` is `agent`.
+    pub sender_id: Option<String>,
 }
 
 /// A person to reply to, for the reply box's list.
@@ -60,7 +66,7 @@ pub struct FirstMessage {
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.received_at, m.sent_at, m.channel,
     m.direction, m.contact_id, coalesce(m.contact_name, c.contact_name),
     coalesce(m.username, c.username), m.text, m.attachments, m.external_id,
-    m.raw_request_id, m.is_test";
+    m.raw_request_id, m.is_test, m.source, m.sender, m.sender_id";
 /// Where `MESSAGE_COLUMNS` come from.
 pub(super) const MESSAGES: &str = "messages m LEFT JOIN contacts c ON c.contact_id = m.contact_id";
 
@@ -83,6 +89,9 @@ pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
         external_id: row.get(10)?,
         raw_request_id: row.get(11)?,
         test: row.get(12)?,
+        source: row.get(13)?,
+        sender: row.get(14)?,
+        sender_id: row.get(15)?,
     })
 }
 
@@ -178,13 +187,35 @@ impl Store {
         text: &str,
         sent_at_ms: i64,
     ) -> Result<i64> {
+        // The weak key lets catch-up recognise this reply when it sees it in Chatrace's
+        // inbox, instead of storing it twice.
+        let weak_key = crate::payload::NewMessage {
+            sent_at_ms: None,
+            channel: None,
+            direction: crate::payload::Direction::Out,
+            contact_id: contact_id.to_string(),
+            contact_name: None,
+            username: None,
+            profile_pic: None,
+            text: Some(text.to_string()),
+            attachments: Vec::new(),
+            external_id: None,
+        }
+        .weak_key();
         let tx = self.conn.unchecked_transaction()?;
         tx.prepare_cached(
             "INSERT INTO messages (raw_request_id, received_at, sent_at, channel, direction,
-                                   contact_id, text, attachments, is_test)
-             VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0)",
+                                   contact_id, text, attachments, is_test, source, sender,
+                                   weak_key)
+             VALUES (NULL, ?1, ?1, ?2, 'out', ?3, ?4, '[]', 0, 'relay', NULL, ?5)",
         )?
-        .execute(params![sent_at_ms, channel, contact_id, text])?;
+        .execute(params![
+            sent_at_ms,
+            channel,
+            contact_id,
+            text,
+            &weak_key[..]
+        ])?;
         let id = tx.last_insert_rowid();
         let mut tally = Tally::default();
         tally.messages(sent_at_ms, 0, 1);

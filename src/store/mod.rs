@@ -2,6 +2,7 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod backup;
+mod inbox;
 mod ingest;
 mod messages;
 mod outbox;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use backup::backup;
+pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use messages::{Contact, FirstMessage, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
@@ -35,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("schema_rollups.sql"),
         rollups::backfill_and_rekey,
     ),
+    Migration::Sql(include_str!("schema_inbox.sql")),
 ];
 
 /// One schema version: SQL, or SQL followed by a data migration written in Rust (for
@@ -166,6 +169,13 @@ impl Store {
                                                  updated_at = excluded.updated_at",
             )?
             .execute(rusqlite::params![key, value, crate::time::now_ms()])?;
+        Ok(())
+    }
+
+    pub fn delete_setting(&self, key: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM settings WHERE key = ?1")?
+            .execute([key])?;
         Ok(())
     }
 

@@ -7,6 +7,9 @@
 //!   `rejected:<reason>`, and what retention deleted: `pruned:messages` (real messages),
 //!   `pruned:raw_requests`.
 //! - `daily`, `hourly`: real messages per UTC day and per hour since 1970.
+//! - `caught_up` and `caught_up:live_chat` (counters), `caught_up_daily`: messages stored
+//!   from Chatrace's inbox that no webhook brought, in all, and per day split by whether a
+//!   person had the conversation.
 //! - `delivery_counts`: deliveries per target and state, kept by triggers.
 //!
 //! Retention deletes messages but not their counts: totals and daily figures keep counting
@@ -37,6 +40,8 @@ pub(super) struct Tally {
     days: Vec<(i64, i64)>,
     hours: Vec<(i64, i64)>,
     last_at: Option<i64>,
+    /// (day, during live chat, other) of caught-up messages.
+    caught_up: Vec<(i64, i64, i64)>,
 }
 
 impl Tally {
@@ -60,7 +65,32 @@ impl Tally {
         self.last_at = Some(self.last_at.map_or(at_ms, |t| t.max(at_ms)));
     }
 
+    /// One message caught up from the inbox at `at_ms`, during live chat or not.
+    pub fn caught_up(&mut self, at_ms: i64, live_chat: bool) {
+        self.add("caught_up", 1);
+        if live_chat {
+            self.add("caught_up:live_chat", 1);
+        }
+        let day = day_number(at_ms);
+        let (l, o) = if live_chat { (1, 0) } else { (0, 1) };
+        match self.caught_up.iter_mut().find(|(d, _, _)| *d == day) {
+            Some((_, live, other)) => {
+                *live += l;
+                *other += o;
+            }
+            None => self.caught_up.push((day, l, o)),
+        }
+    }
+
     pub fn write(&self, conn: &Connection) -> Result<()> {
+        for (day, live, other) in &self.caught_up {
+            conn.prepare_cached(
+                "INSERT INTO caught_up_daily (day, live_chat, other) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day) DO UPDATE SET live_chat = live_chat + excluded.live_chat,
+                                                 other = other + excluded.other",
+            )?
+            .execute(params![day, live, other])?;
+        }
         for (name, by) in &self.counters {
             if *by != 0 {
                 conn.prepare_cached(

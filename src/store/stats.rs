@@ -25,6 +25,10 @@ pub struct Stats {
     pub duplicates: i64,
     pub by_day: Vec<ByDay>,
     pub forwarding: Forwarding,
+    /// Messages stored from Chatrace's inbox that no webhook brought, in all...
+    pub caught_up: i64,
+    /// ...and with their time in the last 24 hours.
+    pub caught_up_last_24h: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +89,8 @@ impl Store {
             duplicates: self.counter("duplicates")?,
             by_day,
             forwarding: self.forwarding()?,
+            caught_up: self.counter("caught_up")?,
+            caught_up_last_24h: self.inbox_counts(now_ms)?.last_24h,
         })
     }
 

@@ -22,13 +22,16 @@ pub fn setup_action(cx: &mut Context, req: &Request, current: &Current) -> Resul
     // A stale or forged name does nothing; a button the checklist does not show right
     // now is refused by the action itself.
     let message = match Action::from_name(name) {
-        Some(action) => match checklist::run_action(&cx.relay(), action, lang) {
-            Ok(sentence) => sentence,
-            Err(e) => {
-                error!("setup action {name} failed: {e}");
-                lang.t("action_failed").to_string()
+        Some(action) => {
+            match checklist::run_action(&cx.relay(), action, form_field(&req.form(), "value"), lang)
+            {
+                Ok(sentence) => sentence,
+                Err(e) => {
+                    error!("setup action {name} failed: {e}");
+                    lang.t("action_failed").to_string()
+                }
             }
-        },
+        }
         None => lang.t("unknown_action").to_string(),
     };
     cx.state.sessions.set_flash(&current.id, message);

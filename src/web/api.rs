@@ -14,6 +14,7 @@ use crate::http::{Request, Response};
 use crate::{forward, reply};
 
 use super::state::Context;
+use crate::text::form_field;
 
 /// Below this much free disk, webhooks cannot be stored reliably (each may need a few
 /// hundred KiB of write-ahead log): the relay reports itself unhealthy.
@@ -150,7 +151,9 @@ pub fn setup_action(cx: &mut Context, req: &Request) -> Result<Response> {
             "unknown setup action; use recheck_token, send_test or replay_failed",
         ));
     };
-    let message = checklist::run_action(&cx.relay(), action, req.lang())?;
+    let form = req.form();
+    let message =
+        checklist::run_action(&cx.relay(), action, form_field(&form, "value"), req.lang())?;
     Ok(Response::json(
         200,
         &json!({ "ok": true, "action": action.name(), "message": message }),

@@ -72,6 +72,7 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
         card("received", "stat_received", stats.webhooks_received),
         card("duplicates", "stat_duplicates", stats.duplicates),
         card("rejected", "stat_rejected", stats.webhooks_rejected),
+        card("caught_up", "stat_caught_up", stats.caught_up),
     ];
     let f = &stats.forwarding;
     let forwarding =

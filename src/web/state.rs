@@ -29,6 +29,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Rung after a replay so the delivery threads look at the outbox at once.
     pub forward_bell: Arc<Doorbell>,
+    /// Wakes the inbox catch-up: after a sign-in, or for the page's history import.
+    pub catch_up: Arc<crate::catch_up::Trigger>,
     /// Bounds how many `/api/messages?wait=` requests may hold a worker at once.
     pub long_polls: WaitSlots,
     /// Browsers signed in to the setup page.
@@ -51,6 +53,7 @@ impl Context {
             started_at_ms: self.state.started_at_ms,
             probe: &self.state.probe,
             forward_bell: &self.state.forward_bell,
+            catch_up: &self.state.catch_up,
             store: &self.store,
         }
     }

@@ -141,6 +141,14 @@ try {
   assert.equal(await statValue(page, 'contacts'), String(stats.unique_contacts));
   assert.equal(await statValue(page, 'duplicates'), String(stats.duplicates));
   assert.equal(await statValue(page, 'rejected'), String(stats.webhooks_rejected));
+  assert.equal(await statValue(page, 'caught_up'), String(stats.caught_up));
+  // The inbox row: connected, naming the member and the account; caught-up messages marked.
+  const inboxRow = page.locator('#check-inbox');
+  assert.equal(await inboxRow.getAttribute('data-status'), 'ok');
+  assert.ok((await inboxRow.innerText()).includes('Aurora Shop'), 'the account is named');
+  const caught = page.locator('#recent [data-source]');
+  assert.ok((await caught.count()) >= 2, 'caught-up messages are marked');
+  assert.equal((await caught.first().innerText()).trim(), 'from the inbox');
   assert.ok(stats.total_messages > 0, 'the test posted messages');
   assert.equal(await page.locator('figure.chart svg.chart-wide rect.bar').count(), 30);
   assert.ok((await page.locator('figure.chart svg title').first().textContent()).length > 0);
@@ -192,6 +200,7 @@ try {
   assert.equal((await page.locator('#setup-title').innerText()).trim(), 'Настройка');
   assert.equal((await page.locator('#stats-title').innerText()).trim(), 'Статистика');
   assert.ok((await page.locator('#recent').innerText()).includes('Входящее'));
+  assert.ok((await page.locator('#recent').innerText()).includes('из инбокса'));
   await assertNoInjection(page, 'the Russian dashboard');
   await page.screenshot({ path: join(shots, 'dashboard-ru.png'), fullPage: true });
 

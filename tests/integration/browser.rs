@@ -46,7 +46,35 @@ fn dashboard_in_a_real_browser() {
         eprintln!("SKIPPED dashboard_in_a_real_browser: {what}");
         return;
     }
-    let relay = Relay::start("browser");
+    // A connected inbox with a conversation a person had: the row and the caught-up
+    // messages show as such.
+    let inbox = crate::fake_inbox::FakeInbox::start();
+    let t = crate::fake_inbox::now_ms() - 10 * 60_000;
+    inbox
+        .conversation("5718243390127745", "Мария Иванова")
+        .live_chat(true)
+        .message_in("Можно оплатить картой при получении?", t)
+        .message_out_agent(
+            "Доставка бесплатная от 3000 ₽.",
+            t + 60_000,
+            1987654321012345,
+        );
+    let relay = crate::fake_inbox::relay_with_inbox(
+        "browser",
+        &inbox,
+        &[("CHATRACE_RELAY_CATCH_UP_EVERY", "1s")],
+    );
+    relay.wait_count("SELECT count(*) FROM messages WHERE source = 'inbox'", 2);
+    // The first run ends a few paced calls after its messages are stored.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !relay
+        .get_admin("/api/setup")
+        .text()
+        .contains("Catching up from Chatrace's inbox")
+    {
+        assert!(Instant::now() < deadline, "the first catch-up never ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let post = |body: &[u8]| {
         let reply = relay.post_webhook("application/json", body);
         assert_eq!(reply.status, 200, "{}", reply.text());

@@ -3,6 +3,7 @@
 
 mod fake;
 mod fake_chatrace;
+mod fake_inbox;
 mod util;
 
 mod browser;
@@ -12,6 +13,7 @@ mod fixtures;
 mod forward;
 mod hostile_client;
 mod hostile_input;
+mod inbox;
 mod long_poll;
 mod metrics;
 mod page_actions;

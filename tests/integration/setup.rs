@@ -86,9 +86,12 @@ fn a_fresh_relay_lists_every_row_in_order() {
             "public_url",
             "chatrace_token",
             "webhook_configured",
-            "first_message"
+            "first_message",
+            "inbox"
         ]
     );
+    // Optional and not connected: a step to do, never a warning.
+    assert_eq!(rows[5]["status"], "todo");
     let server = &rows[0];
     // A nearly full disk on the test machine is the only reason for a warning here.
     match server["status"].as_str().unwrap() {
@@ -482,7 +485,9 @@ fn forwarding_row_appears_only_with_a_forward_url() {
         &["--forward-url", "http://127.0.0.1:9/hook"],
     );
     let rows = checklist(&relay);
-    let last = rows.last().unwrap();
+    // The optional inbox row comes last, right after it.
+    assert_eq!(rows.last().unwrap()["key"], "inbox");
+    let last = &rows[rows.len() - 2];
     assert_eq!(last["key"], "forwarding");
     assert_eq!(last["status"], "todo", "{last:#}");
     assert!(fact(last, "http://127.0.0.1:9/hook").contains("delivered 0"));

@@ -147,6 +147,15 @@ impl FactView {
 pub struct ActionView {
     pub name: &'static str,
     pub label: String,
+    /// The one field the button's form carries, if any.
+    pub input: Option<InputView>,
+}
+
+#[derive(Serialize)]
+pub struct InputView {
+    pub kind: &'static str,
+    pub label: &'static str,
+    pub autocomplete: &'static str,
 }
 
 impl ActionView {
@@ -154,6 +163,11 @@ impl ActionView {
         ActionView {
             name: a.name(),
             label: lang.t(a.label_key()).to_string(),
+            input: a.input().map(|i| InputView {
+                kind: i.kind,
+                label: lang.t(i.label),
+                autocomplete: i.autocomplete,
+            }),
         }
     }
 }

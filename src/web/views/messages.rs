@@ -33,6 +33,11 @@ pub struct MessageRow {
     pub text: Option<String>,
     pub attachments: Vec<AttachmentView>,
     pub test: bool,
+    /// Where the message came from, when not a webhook: caught up from the inbox, or a
+    /// reply the relay sent.
+    pub source_label: Option<&'static str>,
+    /// Who wrote an outgoing message, when known.
+    pub sender_label: Option<&'static str>,
 }
 
 impl MessageRow {
@@ -66,6 +71,18 @@ impl MessageRow {
                 })
                 .collect(),
             test: m.test,
+            source_label: match m.source.as_str() {
+                "inbox" => Some(lang.t("source_inbox")),
+                "relay" => Some(lang.t("source_relay")),
+                _ => None,
+            },
+            sender_label: m.sender.as_deref().and_then(|s| match s {
+                "bot" => Some(lang.t("sender_bot")),
+                "agent" => Some(lang.t("sender_agent")),
+                "instagram_app" => Some(lang.t("sender_instagram_app")),
+                "facebook_inbox" => Some(lang.t("sender_facebook_inbox")),
+                _ => None,
+            }),
         }
     }
 }
