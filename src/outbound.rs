@@ -113,26 +113,16 @@ pub fn post_large(
     max_reply: u64,
 ) -> Result<Answer, Failure> {
     let result = with_headers(agent(timeout).post(url), headers).send(body);
-    let mut response = result.map_err(classify)?;
-    let headers = headers_of(&response);
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(max_reply)
-        .read_to_string()
-        .map_err(|e| match classify(e) {
+    match read(result, max_reply)? {
+        (answer, None) => Ok(answer),
+        (_, Some(e)) => Err(match classify(e) {
             Failure::Timeout => Failure::Timeout,
             _ => Failure::Other(format!(
                 "the answer is over {} KiB or not UTF-8 text",
                 max_reply / 1024
             )),
-        })?;
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+        }),
+    }
 }
 
 fn headers_of(response: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
@@ -158,23 +148,40 @@ fn with_headers<B>(
     req
 }
 
+/// A small answer: a body too big or unreadable reads as empty, since the callers judge
+/// the status first and the body only as words to show.
 fn finish(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<Answer, Failure> {
+    read(result, MAX_REPLY).map(|(answer, _)| answer)
+}
+
+/// The status, headers and up to `limit` bytes of the body; the body's own read error, if
+/// any, beside it for the caller to judge.
+fn read(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    limit: u64,
+) -> Result<(Answer, Option<ureq::Error>), Failure> {
     let mut response = result.map_err(classify)?;
     let headers = headers_of(&response);
     let status = response.status().as_u16();
-    let body = response
+    let (body, error) = match response
         .body_mut()
         .with_config()
-        .limit(MAX_REPLY)
+        .limit(limit)
         .read_to_string()
-        .unwrap_or_default();
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    {
+        Ok(body) => (body, None),
+        Err(e) => (String::new(), Some(e)),
+    };
+    Ok((
+        Answer {
+            status,
+            headers,
+            body,
+        },
+        error,
+    ))
 }
 
 fn classify(e: ureq::Error) -> Failure {

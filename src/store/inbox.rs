@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::ingest::upsert_contact;
+use super::ingest::{queue_deliveries, upsert_contact};
 use super::rollups::Tally;
 use super::Store;
 use crate::error::Result;
@@ -251,13 +251,7 @@ fn store_row(
     ])?;
     let id = conn.last_insert_rowid();
     upsert_contact(conn, msg, at)?;
-    for target in &rules.forward_targets {
-        conn.prepare_cached(
-            "INSERT INTO deliveries (message_id, target, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?3)",
-        )?
-        .execute(params![id, target, now_ms])?;
-    }
+    queue_deliveries(conn, id, &rules.forward_targets, now_ms)?;
     Ok(Stored::New(id))
 }
 

@@ -213,13 +213,7 @@ fn ingest(conn: &Connection, req: &IngestRequest, rules: &IngestRules) -> Result
                     upsert_contact(conn, msg, req.received_at_ms)?;
                 }
                 if msg.direction == crate::payload::Direction::In {
-                    for target in &rules.forward_targets {
-                        conn.prepare_cached(
-                            "INSERT INTO deliveries (message_id, target, next_attempt_at, created_at)
-                             VALUES (?1, ?2, ?3, ?3)",
-                        )?
-                        .execute(params![id, target, req.received_at_ms])?;
-                    }
+                    queue_deliveries(conn, id, &rules.forward_targets, req.received_at_ms)?;
                 }
             }
             Inserted::Merged(into) => {
@@ -324,6 +318,23 @@ fn insert_message(
         .query_row([key], |r| r.get(0))
         .optional()?;
     Ok(Inserted::Merged(into))
+}
+
+/// Puts a new message in the outbox of every target, due at once.
+pub(super) fn queue_deliveries(
+    conn: &Connection,
+    message_id: i64,
+    targets: &[String],
+    at_ms: i64,
+) -> Result<()> {
+    for target in targets {
+        conn.prepare_cached(
+            "INSERT INTO deliveries (message_id, target, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?3)",
+        )?
+        .execute(params![message_id, target, at_ms])?;
+    }
+    Ok(())
 }
 
 /// The oldest unclaimed caught-up copy of a message, from the window in which a webhook

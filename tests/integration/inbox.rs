@@ -48,6 +48,32 @@ fn wait_row(relay: &Relay, status: &str, words: &str) -> serde_json::Value {
     }
 }
 
+/// A relay that catches up from `inbox` and calls `chatrace` as its API, with a token.
+fn relay_with_api(name: &str, inbox: &FakeInbox, chatrace: &Fake) -> Relay {
+    let api = chatrace.url("");
+    relay_with_inbox(
+        name,
+        inbox,
+        &[
+            FAST,
+            ("CHATRACE_TOKEN", crate::fake_chatrace::TOKEN),
+            ("CHATRACE_API_URL", api.as_str()),
+        ],
+    )
+}
+
+fn reply(relay: &Relay, body: &str) -> Reply {
+    relay.request(
+        "POST",
+        "/api/messages/reply",
+        &[
+            ("Authorization", &format!("Bearer {ADMIN}")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
 fn post_json(relay: &Relay, body: &str) -> Reply {
     relay.post_webhook("application/json", body.as_bytes())
 }
@@ -216,25 +242,8 @@ fn messages_sent_while_the_relay_was_down_arrive_after_the_restart() {
 fn a_reply_sent_through_the_relay_is_one_outgoing_message() {
     let chatrace = Fake::start(|_| Action::json(200, r#"{"success":true}"#));
     let inbox = FakeInbox::start();
-    let api = chatrace.url("");
-    let relay = relay_with_inbox(
-        "inbox-reply",
-        &inbox,
-        &[
-            FAST,
-            ("CHATRACE_TOKEN", crate::fake_chatrace::TOKEN),
-            ("CHATRACE_API_URL", api.as_str()),
-        ],
-    );
-    let answer = relay.request(
-        "POST",
-        "/api/messages/reply",
-        &[
-            ("Authorization", &format!("Bearer {ADMIN}")),
-            ("Content-Type", "application/json"),
-        ],
-        r#"{"contact_id":"555","text":"Спасибо за заказ"}"#.as_bytes(),
-    );
+    let relay = relay_with_api("inbox-reply", &inbox, &chatrace);
+    let answer = reply(&relay, r#"{"contact_id":"555","text":"Спасибо за заказ"}"#);
     assert_eq!(answer.status, 200, "{}", answer.text());
     // Chatrace's inbox shows the reply (sent by the API, so no team member).
     inbox
@@ -488,17 +497,8 @@ fn history_imports_within_the_rate_and_resumes_after_a_kill() {
 fn a_429_pauses_every_call_to_chatrace() {
     let inbox = FakeInbox::start();
     let chatrace = Fake::start(|_| Action::json(200, r#"{"success":true}"#));
-    let api = chatrace.url("");
     inbox.rate_limit_next(1, 60);
-    let relay = relay_with_inbox(
-        "inbox-429",
-        &inbox,
-        &[
-            FAST,
-            ("CHATRACE_TOKEN", crate::fake_chatrace::TOKEN),
-            ("CHATRACE_API_URL", api.as_str()),
-        ],
-    );
+    let relay = relay_with_api("inbox-429", &inbox, &chatrace);
     inbox.wait_for(1, Duration::from_secs(5));
     // A contact without a name would be looked up at once, were it not for the pause.
     assert_eq!(
@@ -506,17 +506,9 @@ fn a_429_pauses_every_call_to_chatrace() {
         200
     );
     // A reply, which a person waits for, is refused at once instead of hanging.
-    let reply = relay.request(
-        "POST",
-        "/api/messages/reply",
-        &[
-            ("Authorization", &format!("Bearer {ADMIN}")),
-            ("Content-Type", "application/json"),
-        ],
-        br#"{"contact_id":"888","text":"hello"}"#,
-    );
-    assert_ne!(reply.status, 200);
-    assert!(reply.text().contains("rate limit"), "{}", reply.text());
+    let refused = reply(&relay, r#"{"contact_id":"888","text":"hello"}"#);
+    assert_ne!(refused.status, 200);
+    assert!(refused.text().contains("rate limit"), "{}", refused.text());
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(
         inbox.requests().len(),
