@@ -296,7 +296,7 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
     let store = open_existing(args.db)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     if csv {
-        writeln!(out, "id,received_at,sent_at,channel,direction,contact_id,contact_name,username,text,attachments,external_id")?;
+        writeln!(out, "id,received_at,sent_at,channel,direction,contact_id,contact_name,username,text,attachments,external_id,source,sender")?;
     }
     store.for_each_message_since(since, |m| {
         if csv {
@@ -325,6 +325,8 @@ fn write_csv_row(out: &mut impl Write, m: &Message) -> io::Result<()> {
         m.text.clone().unwrap_or_default(),
         attachments.join(" "),
         m.external_id.clone().unwrap_or_default(),
+        m.source.clone(),
+        m.sender.clone().unwrap_or_default(),
     ];
     let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
     writeln!(out, "{}", line.join(","))

@@ -111,6 +111,13 @@ fn stats_and_export_read_the_database() {
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows.len(), 3);
     assert!(rows[0].starts_with("id,received_at"));
+    // Where each message came from, as in the JSON; new columns go at the end.
+    assert!(
+        rows[0].ends_with(",external_id,source,sender"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].ends_with(",webhook,"), "{}", rows[1]);
     assert!(
         rows[2].contains("\"'=cmd|' /C calc'!A0, \"\"quoted\"\"\""),
         "{}",
