@@ -15,15 +15,26 @@
 //! - `BENCH_CONNS` only the levels with these connection counts, e.g. `32` or `8,32`, for
 //!   quick comparisons (the targets are judged only when 32 is included).
 //!
+//! `BENCH_READS` and `BENCH_PRUNE` (`reads.rs`) and `BENCH_CATCH_UP` (`catch_up.rs`) run
+//! their own measurements instead of the levels.
+//!
 //! The load generator (`load.rs`) runs one thread per core over nonblocking
 //! sockets, like `wrk`. Keep-alive connections are opened one after another, each waiting
 //! for its first answer, because tiny_http 0.12 can leave a connection from a burst of new
 //! ones unread for as long as the others stay open. Any request without a good answer within
 //! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
 
+mod catch_up;
 mod load;
 mod reads;
-// The integration tests' helpers: the benchmark starts the relay exactly as they do.
+// The integration tests' helpers: the benchmark starts the relay exactly as they do, and
+// plays Chatrace's inbox with their fake.
+#[allow(dead_code)]
+#[path = "../../tests/integration/fake.rs"]
+mod fake;
+#[allow(dead_code)]
+#[path = "../../tests/integration/fake_inbox.rs"]
+mod fake_inbox;
 #[allow(dead_code)]
 #[path = "../../tests/integration/util.rs"]
 mod util;
@@ -88,6 +99,8 @@ struct Level {
     mode: Mode,
     conns: usize,
     requests: usize,
+    /// When the measured window opened, and its length.
+    started: Instant,
     secs: f64,
     /// Sorted, microseconds.
     latencies: Vec<u32>,
@@ -145,6 +158,12 @@ fn main() {
     if let Some(sizes) = sizes("BENCH_PRUNE") {
         for n in sizes {
             bench_prune(&settings, n);
+        }
+        return;
+    }
+    if let Some(sizes) = sizes("BENCH_CATCH_UP") {
+        for n in sizes {
+            catch_up::bench_catch_up(&settings, n.max(1) as usize);
         }
         return;
     }
@@ -393,6 +412,7 @@ fn run_load(
         mode,
         conns,
         requests: 0,
+        started,
         secs,
         latencies: Vec::new(),
         failures: 0,

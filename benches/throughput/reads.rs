@@ -18,12 +18,33 @@ use crate::util::{binary, temp_dir, Relay, Reply, ADMIN, KNOWN_SECRETS};
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 const READS: usize = 21;
-const CONTACTS: i64 = 50_000;
+pub const CONTACTS: i64 = 50_000;
+/// Every generated message's text.
+pub const TEXT: &str = "Здравствуйте! Сколько стоит доставка в Казань?";
+
+/// The weak key the relay gives an incoming text message without an id.
+pub fn weak_key(contact_id: &str, text: &str) -> [u8; 16] {
+    chatrace_relay::payload::NewMessage {
+        sent_at_ms: None,
+        channel: None,
+        direction: chatrace_relay::payload::Direction::In,
+        contact_id: contact_id.to_string(),
+        contact_name: None,
+        username: None,
+        profile_pic: None,
+        text: Some(text.to_string()),
+        attachments: Vec::new(),
+        external_id: None,
+    }
+    .weak_key()
+}
 
 /// Creates the schema by starting and stopping the relay, then fills it with `n` messages
 /// (one raw request each) spread evenly over the `days` days before `end_ms`, with the
-/// rollups the relay would have written for them.
-pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64) {
+/// rollups the relay would have written for them. With `weak`, the messages came without a
+/// `message_id` (a flow that sends none): no dedup key, and each in the `messages_weak`
+/// index under its weak key, the index catch-up matches by.
+pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64, weak: bool) {
     let mut relay = Relay::start_in(dir.to_path_buf(), &[], &KNOWN_SECRETS);
     relay.terminate();
     let started = Instant::now();
@@ -68,32 +89,32 @@ pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64) {
             let mut msg = tx
                 .prepare(
                     "INSERT INTO messages (id, raw_request_id, received_at, channel, direction,
-                     contact_id, text, attachments, external_id, dedup_key)
-                     VALUES (?1, ?1, ?2, 'instagram', 'in', ?3, ?4, '[]', ?5, ?6)",
+                     contact_id, text, attachments, external_id, dedup_key, weak_key)
+                     VALUES (?1, ?1, ?2, 'instagram', 'in', ?3, ?4, '[]', ?5, ?6, ?7)",
                 )
                 .unwrap();
             for id in i + 1..=(i + chunk).min(n) {
                 let at = first + (span * (id - 1)) / n;
                 let contact = (id * 7919) % CONTACTS;
                 let external = format!("aWdfZAG1faXRlbToxOkl{id:012}");
-                let body = format!(
-                    r#"{{"contact_id":"674221893{contact:07}","message_id":"{external}{body_tail}"#
-                );
+                let body = if weak {
+                    format!(r#"{{"contact_id":"674221893{contact:07}{body_tail}"#)
+                } else {
+                    format!(
+                        r#"{{"contact_id":"674221893{contact:07}","message_id":"{external}{body_tail}"#
+                    )
+                };
                 raw.execute(params![id, at, body.as_bytes()]).unwrap();
-                let key = {
+                let contact_id = format!("674221893{contact:07}");
+                let (external, key, weak_hash) = if weak {
+                    (None, None, Some(weak_key(&contact_id, TEXT).to_vec()))
+                } else {
                     use sha2::Digest;
                     let d = sha2::Sha256::digest(format!("x:{external}").as_bytes());
-                    d[..16].to_vec()
+                    (Some(external), Some(d[..16].to_vec()), None)
                 };
-                msg.execute(params![
-                    id,
-                    at,
-                    format!("674221893{contact:07}"),
-                    "Здравствуйте! Сколько стоит доставка в Казань?",
-                    external,
-                    key
-                ])
-                .unwrap();
+                msg.execute(params![id, at, contact_id, TEXT, external, key, weak_hash])
+                    .unwrap();
                 *daily.entry(at.div_euclid(DAY_MS)).or_default() += 1;
                 *hourly.entry(at.div_euclid(HOUR_MS)).or_default() += 1;
                 last_seen[contact as usize] = at;
@@ -202,7 +223,7 @@ fn time(mut run: impl FnMut()) -> (f64, f64) {
 pub fn bench_reads(n: i64) {
     let dir = temp_dir(&format!("reads-{n}"));
     let now = crate::now_ms();
-    generate(&dir, n, now, 30);
+    generate(&dir, n, now, 30, false);
     let relay = Relay::start_in(dir.clone(), &[], &KNOWN_SECRETS);
     let session = sign_in(&relay);
     let bearer = format!("Bearer {ADMIN}");
@@ -254,7 +275,7 @@ pub fn bench_reads(n: i64) {
 /// A relay with `--keep-messages 30d` on a database of `n` messages 60 days old.
 pub fn prune_relay(n: i64, extra: &[&str]) -> Relay {
     let dir = temp_dir(&format!("prune-{n}"));
-    generate(&dir, n, crate::now_ms() - 60 * DAY_MS, 1);
+    generate(&dir, n, crate::now_ms() - 60 * DAY_MS, 1, false);
     let mut args = vec!["--keep-messages", "30d"];
     args.extend_from_slice(extra);
     let env = [KNOWN_SECRETS[0], ("RUST_LOG", "info")];

@@ -165,6 +165,13 @@ impl Store {
     }
 }
 
+/// The earliest webhook message of this weak key within the window (?2 to ?3) that no inbox
+/// message has claimed yet.
+const CLAIMABLE_WEBHOOK_MESSAGE: &str = "SELECT id FROM messages INDEXED BY messages_weak
+     WHERE weak_key = ?1 AND dedup_key IS NULL AND is_test = 0
+       AND received_at BETWEEN ?2 AND ?3
+     ORDER BY received_at, id LIMIT 1";
+
 enum Stored {
     Known,
     Matched,
@@ -196,12 +203,7 @@ fn store_row(
     // message has claimed yet (claiming sets its dedup key), within the window: found by
     // the weak key's index, so the cost does not grow with the database.
     let claimable: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM messages INDEXED BY messages_weak
-             WHERE weak_key = ?1 AND dedup_key IS NULL AND is_test = 0
-               AND received_at BETWEEN ?2 AND ?3
-             ORDER BY received_at, id LIMIT 1",
-        )?
+        .prepare_cached(CLAIMABLE_WEBHOOK_MESSAGE)?
         .query_row(
             params![&weak_key[..], at - MATCH_BEFORE_MS, at + MATCH_AFTER_MS],
             |r| r.get(0),
@@ -371,6 +373,38 @@ mod tests {
         let outcome = results[0].as_ref().unwrap().as_ref().unwrap();
         assert_eq!(outcome.stored_ids.len(), 1);
         assert_eq!(store.rollups().unwrap(), store.recount().unwrap());
+    }
+
+    /// SQLite's plan for `sql` on the relay's schema, one line per step.
+    fn plan(store: &Store, sql: &str) -> Vec<String> {
+        let mut statement = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = statement
+            .query_map(params![[0u8; 16].to_vec(), 0, 0], |r| r.get(3))
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn matching_looks_up_the_weak_key_and_scans_nothing() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        for sql in [
+            CLAIMABLE_WEBHOOK_MESSAGE,
+            super::super::ingest::CLAIMABLE_CAUGHT_UP_COPY,
+        ] {
+            let plan = plan(&store, sql);
+            assert!(
+                plan.iter().any(|step| step
+                    .starts_with("SEARCH messages USING INDEX messages_weak (weak_key=?")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]

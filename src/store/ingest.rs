@@ -337,6 +337,13 @@ pub(super) fn queue_deliveries(
     Ok(())
 }
 
+/// The oldest caught-up copy of this weak key within the window (?2 to ?3) that no request
+/// has claimed yet.
+pub(super) const CLAIMABLE_CAUGHT_UP_COPY: &str = "SELECT id FROM messages INDEXED BY messages_weak
+     WHERE weak_key = ?1 AND raw_request_id IS NULL AND source = 'inbox'
+       AND received_at BETWEEN ?2 AND ?3
+     ORDER BY received_at, id LIMIT 1";
+
 /// The oldest unclaimed caught-up copy of a message, from the window in which a webhook
 /// may trail the inbox; claimed by linking it to this request.
 fn claim_caught_up(
@@ -346,12 +353,7 @@ fn claim_caught_up(
     received_at_ms: i64,
 ) -> Result<Option<i64>> {
     let found: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM messages INDEXED BY messages_weak
-             WHERE weak_key = ?1 AND raw_request_id IS NULL AND source = 'inbox'
-               AND received_at BETWEEN ?2 AND ?3
-             ORDER BY received_at, id LIMIT 1",
-        )?
+        .prepare_cached(CLAIMABLE_CAUGHT_UP_COPY)?
         .query_row(
             params![
                 &weak_key[..],
