@@ -1,0 +1,188 @@
+//! Defects found by the second round of probing the release binary (hostile and unlucky
+//! inputs): each test failed before its fix.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn message(id: &str, text: &str) -> Vec<u8> {
+    serde_json::json!({"contact_id": "6742218934563412", "text": text, "message_id": id})
+        .to_string()
+        .into_bytes()
+}
+
+fn post_ok(relay: &Relay, body: &[u8]) -> serde_json::Value {
+    let reply = relay.post_webhook("application/json", body);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for a child that should end by itself soon; kills it and fails if it does not.
+fn wait_ended(mut child: Child, within: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} was still running after {within:?}; stdout: {} stderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A relay's database with a few messages, the relay stopped, switched to a rollback
+/// journal so that a test can hold a lock that makes the backup wait before it writes.
+fn stopped_database(name: &str) -> PathBuf {
+    let mut relay = Relay::start(name);
+    for i in 0..3 {
+        post_ok(&relay, &message(&format!("b-{i}"), "to back up"));
+    }
+    assert!(relay.terminate().success());
+    let db = relay.db.clone();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    db
+}
+
+/// Runs `backup` while the source is locked, plants `plant` at the temporary name the
+/// relay used to give the copy (`DEST.partial-PID`), then lets the backup go on.
+fn backup_with_plant(db: &Path, dest: &Path, plant: impl FnOnce(&Path)) -> Output {
+    let lock = rusqlite::Connection::open(db).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let child = Command::new(binary())
+        .args(["backup", "--db"])
+        .arg(db)
+        .arg(dest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut partial = dest.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", child.id()));
+    plant(Path::new(&partial));
+    std::thread::sleep(Duration::from_millis(300));
+    lock.execute_batch("COMMIT").unwrap();
+    wait_ended(child, Duration::from_secs(20), "backup")
+}
+
+// Item 1: the temporary copy had a predictable name and was opened through whatever was
+// there: a planted link got the backup written to its target and left DEST a link; a
+// planted world-writable file became DEST.
+#[test]
+fn backup_never_writes_through_a_planted_file() {
+    let db = stopped_database("backup-plant");
+    let dir = db.parent().unwrap().to_path_buf();
+
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let dest = dir.join("copy-1.db");
+    let out = backup_with_plant(&db, &dest, |partial| {
+        std::os::unix::fs::symlink(&victim, partial).unwrap();
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&dest).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "DEST is a plain file, not a link"
+    );
+
+    let dest = dir.join("copy-2.db");
+    let mut planted_ino = 0;
+    let out = backup_with_plant(&db, &dest, |partial| {
+        std::fs::write(partial, b"").unwrap();
+        std::fs::set_permissions(partial, std::fs::Permissions::from_mode(0o666)).unwrap();
+        planted_ino = std::fs::metadata(partial).unwrap().ino();
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = std::fs::symlink_metadata(&dest).unwrap();
+    assert_ne!(
+        meta.ino(),
+        planted_ino,
+        "the planted file became the backup"
+    );
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let copy = rusqlite::Connection::open(&dest).unwrap();
+    let n: i64 = copy
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+    // Nothing else of the backup is left beside it (the planted files are the test's).
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("copy-") && !n.contains(".partial-"))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+// Item 4: under umask 022 (cron, a timer) the copy of a 0600 database came out 0644,
+// secrets included.
+#[test]
+fn backup_is_readable_by_its_owner_only_whatever_the_umask() {
+    let relay = Relay::start("backup-mode");
+    post_ok(&relay, &message("m-1", "private"));
+    let dest = relay.dir.join("nightly.db");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" backup --db \"$1\" \"$2\"")
+        .arg(binary())
+        .arg(&relay.db)
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&dest).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o600, "backup mode {mode:o}");
+}
+
+// Item 11: `admin-token` on an empty file made it a database with a token that signs
+// nothing in.
+#[test]
+fn admin_token_on_an_empty_file_creates_nothing() {
+    let dir = temp_dir("admin-token-empty");
+    let db = dir.join("empty.db");
+    std::fs::write(&db, b"").unwrap();
+    let out = Command::new(binary())
+        .args(["admin-token", "--db"])
+        .arg(&db)
+        .env_remove("CHATRACE_RELAY_ADMIN_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "printed a token: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("empty"), "{stderr}");
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "created {files:?}");
+}
