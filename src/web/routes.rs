@@ -195,17 +195,33 @@ fn check(
             )),
         },
         Bearer => {
+            // Wrong tokens count against the sign-in throttle: both are guesses at the
+            // same token. Once it is reached nothing is compared, so a right guess then
+            // tells the guesser nothing.
+            let client = req.client.as_deref().unwrap_or("-");
+            let now = crate::time::now_ms();
             let given = req
                 .header("Authorization")
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|t| constant_time_eq(t.as_bytes(), state.admin_token.as_bytes())) {
-                Ok(None)
-            } else {
-                Err(Response::error(
-                    401,
-                    "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
+            if given.is_some() && !state.sessions.login_allowed(client, now) {
+                return Ok(Err(Response::error(
+                    429,
+                    "too many wrong admin tokens lately; try again in a minute",
                 )
-                .with_header("WWW-Authenticate", "Bearer"))
+                .with_header("Retry-After", "60")));
+            }
+            match given {
+                Some(t) if constant_time_eq(t.as_bytes(), state.admin_token.as_bytes()) => Ok(None),
+                _ => {
+                    if given.is_some() {
+                        state.sessions.login_failed(client, now);
+                    }
+                    Err(Response::error(
+                        401,
+                        "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
+                    )
+                    .with_header("WWW-Authenticate", "Bearer"))
+                }
             }
         }
         Session => match state.sessions.current(req, crate::time::now_ms()) {

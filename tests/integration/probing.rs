@@ -186,3 +186,64 @@ fn admin_token_on_an_empty_file_creates_nothing() {
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 1, "created {files:?}");
 }
+
+// Item 10: a weak admin token or webhook secret was accepted silently.
+#[test]
+fn weak_secrets_are_refused_at_start() {
+    for (var, weak) in [
+        ("CHATRACE_RELAY_ADMIN_TOKEN", "hunter2hunter2hunter2hunter2"),
+        ("CHATRACE_RELAY_WEBHOOK_SECRET", "abc"),
+    ] {
+        let dir = temp_dir("weak-secret");
+        let mut env = KNOWN_SECRETS.to_vec();
+        env.retain(|(k, _)| *k != var);
+        env.push((var, weak));
+        let child = Command::new(binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.join("relay.db"))
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_ended(child, Duration::from_secs(10), "serve with a weak secret");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("too easy to guess"), "{stderr}");
+        assert!(stderr.contains("22"), "says how long: {stderr}");
+        assert!(
+            !stderr.contains(weak),
+            "the secret is not printed: {stderr}"
+        );
+    }
+}
+
+// Item 10: wrong Bearer tokens were answered thousands of times a second, without a limit.
+#[test]
+fn wrong_bearer_tokens_are_limited_like_sign_ins() {
+    let relay = Relay::start("bearer-throttle");
+    let bearer = |token: &str| {
+        relay.request(
+            "GET",
+            "/instagram/stats",
+            &[("Authorization", &format!("Bearer {token}"))],
+            b"",
+        )
+    };
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(bearer(&format!("guess-{i:040}")).status);
+    }
+    assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+    assert_eq!(statuses[10..], [429; 2], "{statuses:?}");
+    // Once limited, even the right token is not compared: a right guess tells nothing.
+    let right = bearer(ADMIN);
+    assert_eq!(right.status, 429, "{}", right.text());
+    assert!(right.header("Retry-After").is_some());
+    // A request without any token is no guess and counts for nothing.
+    assert_eq!(
+        relay.request("GET", "/instagram/stats", &[], b"").status,
+        401
+    );
+}
