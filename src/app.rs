@@ -26,6 +26,10 @@ pub fn serve(config: Config) -> Result<()> {
     let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
+    let ended = store.end_deliveries_elsewhere(&config.forward_urls, crate::time::now_ms())?;
+    if ended > 0 {
+        warn!("ended {ended} pending deliveries to targets that are no longer a --forward-url");
+    }
     drop(store);
 
     let writer_store = Store::connect(&config.db)?;

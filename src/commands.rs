@@ -133,6 +133,7 @@ fn stats(args: StatsArgs) -> Result<ExitCode> {
         ("forwarding pending", s.forwarding.pending.to_string()),
         ("forwarding delivered", s.forwarding.delivered.to_string()),
         ("forwarding failed", s.forwarding.failed.to_string()),
+        ("forwarding ended", s.forwarding.ended.to_string()),
     ];
     for (name, value) in rows {
         writeln!(out, "{name:<22} {value}")?;

@@ -35,6 +35,10 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("schema_rollups.sql"),
         rollups::backfill_and_rekey,
     ),
+    Migration::SqlThen(
+        include_str!("schema_ended_deliveries.sql"),
+        outbox::allow_ended_deliveries,
+    ),
 ];
 
 /// One schema version: SQL, or SQL followed by a data migration written in Rust (for

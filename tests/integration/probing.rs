@@ -247,3 +247,74 @@ fn wrong_bearer_tokens_are_limited_like_sign_ins() {
         401
     );
 }
+
+// Item 3: pending deliveries to a forward URL that was removed blocked --keep-messages for
+// ever.
+#[test]
+fn retention_goes_on_past_deliveries_to_a_removed_target() {
+    let dir = temp_dir("removed-target");
+    {
+        let relay = Relay::start_in(
+            dir.clone(),
+            &[
+                "--forward-url",
+                "http://127.0.0.1:9/gone",
+                "--retry-schedule",
+                "1h",
+            ],
+            &KNOWN_SECRETS,
+        );
+        for i in 0..4 {
+            post_ok(&relay, &message(&format!("r-{i}"), "waiting"));
+        }
+        relay.wait_count(
+            "SELECT count(*) FROM deliveries WHERE state = 'pending' AND attempts = 1",
+            4,
+        );
+    }
+    let relay = Relay::start_in(dir, &["--keep-messages", "1s"], &KNOWN_SECRETS);
+    wait_for("the old messages to go", || {
+        relay.count("SELECT count(*) FROM messages") == 0
+    });
+    let stats = relay.stats();
+    assert_eq!(stats["forwarding"]["pending"], 0, "{stats}");
+    assert_eq!(stats["forwarding"]["ended"], 4, "{stats}");
+    let targets = relay.get_admin("/api/deliveries").json();
+    let gone = &targets["targets"][0];
+    assert_eq!(gone["target"], "http://127.0.0.1:9/gone", "{targets}");
+    assert_eq!(gone["ended"], 4, "{targets}");
+    assert_eq!(gone["configured"], false, "{targets}");
+    assert!(
+        relay.log().contains("ended 4 pending deliveries"),
+        "{}",
+        relay.log()
+    );
+}
+
+// Item 3: deleting never-delivered messages took their failures out of the stats.
+#[test]
+fn retention_keeps_failed_deliveries_counted() {
+    let relay = Relay::start_args(
+        "failed-counted",
+        &[
+            "--forward-url",
+            "http://127.0.0.1:9/closed",
+            "--retry-schedule",
+            "1s",
+            "--keep-messages",
+            "5s",
+        ],
+    );
+    for i in 0..5 {
+        post_ok(&relay, &message(&format!("f-{i}"), "never delivered"));
+    }
+    wait_for("the deliveries to fail", || {
+        relay.stats()["forwarding"]["failed"] == 5
+    });
+    wait_for("the old messages to go", || {
+        relay.count("SELECT count(*) FROM messages") == 0
+    });
+    let stats = relay.stats();
+    assert_eq!(stats["forwarding"]["failed"], 5, "{stats}");
+    assert_eq!(stats["total_messages"], 5, "{stats}");
+}
