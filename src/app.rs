@@ -22,6 +22,7 @@ const LAST_ANSWERS: Duration = Duration::from_millis(300);
 
 /// Runs `serve` until a stop signal (Ok) or until the server fails.
 pub fn serve(config: Config) -> Result<()> {
+    crate::memory::tune();
     let mut store = Store::open(&config.db)?;
     let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
@@ -89,6 +90,7 @@ pub fn serve(config: Config) -> Result<()> {
         metrics,
         forward_bell,
         sessions: Sessions::default(),
+        big_bodies: Arc::default(),
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

@@ -11,6 +11,7 @@ mod error;
 mod forward;
 mod i18n;
 mod lookup;
+mod memory;
 mod metrics;
 mod outbound;
 pub mod payload;

@@ -3,6 +3,7 @@
 //! handlers turn requests into calls on the services below and render the answers.
 
 mod api;
+mod big_bodies;
 mod chart;
 mod defences;
 mod long_poll;

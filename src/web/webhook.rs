@@ -113,6 +113,17 @@ pub fn refuse(cx: &Context, req: &Request, reason: &'static str, message: &str) 
 
 /// Parses a webhook and hands it to the writer; the answer is built after COMMIT.
 pub fn receive(cx: &mut Context, req: &Request) -> Handled {
+    // Held until the messages are committed and answered: the memory of a big body lasts
+    // that long.
+    let Some(permit) = cx.state.big_bodies.enter(req.body.len()) else {
+        warn!(
+            "too many big webhook bodies at once; answered 503 (size={})",
+            req.body.len()
+        );
+        return Handled::Now(Response::unavailable(
+            "too many large requests at once; try again later",
+        ));
+    };
     let content_type = req.header("Content-Type");
     let parsed = payload::parse(&payload::Request {
         content_type,
@@ -147,7 +158,8 @@ pub fn receive(cx: &mut Context, req: &Request) -> Handled {
         writer.ingest(
             ingest,
             Box::new(move |result| {
-                responder.answer(|| response_for(result, size, client.as_deref(), flag.as_ref()))
+                responder.answer(|| response_for(result, size, client.as_deref(), flag.as_ref()));
+                drop(permit);
             }),
         );
     }))
