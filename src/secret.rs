@@ -35,8 +35,8 @@ pub fn weakness(secret: &str) -> Option<String> {
 
 /// How many bits a secret appears to carry: its length times the bits of a character drawn
 /// from the kinds it uses (digits, lower case, upper case, other ASCII, anything else), with
-/// the length counted at most three times the number of different characters, so that
-/// `aaaa...` or `abab...` is not taken for a long secret. An estimate from above for
+/// the length counted at most twice the number of different characters, so that `aaaa...`,
+/// `abab...` or a word repeated is not taken for a long secret. An estimate from above for
 /// chosen secrets; for random ones it is what they hold.
 pub fn apparent_bits(secret: &str) -> f64 {
     let mut kinds = [false; 5];
@@ -66,7 +66,7 @@ pub fn apparent_bits(secret: &str) -> f64 {
     if pool == 0.0 {
         return 0.0;
     }
-    len.min(distinct.len() * 3) as f64 * pool.log2()
+    len.min(distinct.len() * 2) as f64 * pool.log2()
 }
 
 /// Compares a presented secret with the real one without an early exit, so the time taken
