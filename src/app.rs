@@ -10,11 +10,12 @@ use log::{info, warn};
 use crate::config::Config;
 use crate::error::Result;
 use crate::forward::{Doorbell, Forwarder};
+use crate::http::Limits;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 use crate::probe::SelfProbe;
 use crate::store::{IngestRules, Store};
-use crate::web::{Context, Limits, Sessions, State, WaitSlots};
+use crate::web::{Context, Sessions, State, WaitSlots};
 use crate::writer::Writer;
 
 /// After the last commit, the responders' time to write the final answers.
@@ -72,7 +73,7 @@ pub fn serve(config: Config) -> Result<()> {
     let worker_stores = (0..config.workers)
         .map(|_| Store::connect(&config.db))
         .collect::<Result<Vec<_>>>()?;
-    let (server, addr) = crate::web::bind(&config.listen, config.client_timeout)?;
+    let (server, addr) = crate::http::bind(&config.listen, config.client_timeout)?;
     crate::shutdown::install();
     let limits = Limits {
         max_body: config.max_body,
@@ -112,7 +113,7 @@ pub fn serve(config: Config) -> Result<()> {
         })
         .collect();
     let writer = state.writer.clone();
-    crate::web::run(server, addr, limits, contexts, move || writer.fatal())?;
+    crate::http::run(server, addr, limits, contexts, move || writer.fatal())?;
     // The writer takes jobs in order, so once this health check is through, every webhook
     // handed over before it is committed and its answer is with the responders.
     if let Err(e) = state.writer.health_check() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::contact::{channel_name, ContactInfo, INSTAGRAM};
 use crate::outbound::{self, Failure};
 
 /// Keys of the account part and the secret part are checked loosely on length: Chatrace
@@ -71,15 +72,6 @@ pub fn check_token(api_url: &str, token: Option<&str>, timeout: Duration) -> Tok
         Ok(reply) => judge(reply.status, &reply.body),
         Err(failure) => TokenCheck::Unreachable(failure),
     }
-}
-
-/// What Chatrace's API knows about a contact that the relay shows.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContactInfo {
-    pub name: Option<String>,
-    pub profile_pic: Option<String>,
-    /// The channel's name (`instagram`, `messenger`...), from the record's channel number.
-    pub channel: Option<String>,
 }
 
 /// Why a contact lookup found nothing.
@@ -167,19 +159,6 @@ fn read_contact(status: u16, body: &str) -> Result<ContactInfo, LookupFailure> {
     })
 }
 
-/// Chatrace's channel numbers, as its contact records give them; names are kept as sent.
-pub fn channel_name(raw: &str) -> String {
-    match raw.parse::<i64>() {
-        Ok(0) => "messenger".into(),
-        Ok(9) => "webchat".into(),
-        Ok(10) => INSTAGRAM.into(),
-        Ok(code) => code.to_string(),
-        Err(_) => raw.to_lowercase(),
-    }
-}
-
-/// Chatrace's channel name for Instagram in the send API.
-pub const INSTAGRAM: &str = "instagram";
 /// Chatrace answers a send in well under a second; a person clicking "send" should not
 /// wait longer than this.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
@@ -281,7 +260,7 @@ pub fn settings_link(account: &str) -> String {
 /// is dropped when either changes without keeping the token itself. 128-bit FNV-1a: the token
 /// has far more entropy than the tag, so the tag cannot be turned back into it.
 pub fn fingerprint(api_url: &str, token: &str) -> String {
-    let hash = crate::text::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
+    let hash = crate::hash::fnv1a_128([api_url.as_bytes(), b"\n", token.trim().as_bytes()]);
     format!("{hash:032x}")
 }
 

@@ -10,6 +10,7 @@ use crate::cli::{
 use crate::config::{api_timeout, api_url, db_path, secret, Config};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
+use crate::time::format_rfc3339;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -126,7 +127,12 @@ fn stats(args: StatsArgs) -> Result<ExitCode> {
         ("messages today (UTC)", s.messages_today.to_string()),
         ("messages, last 24 h", s.messages_last_24h.to_string()),
         ("unique contacts", s.unique_contacts.to_string()),
-        ("last message at", s.last_message_at.unwrap_or_else(none)),
+        (
+            "last message at",
+            s.last_message_at_ms
+                .map(format_rfc3339)
+                .unwrap_or_else(none),
+        ),
         ("webhooks received", s.webhooks_received.to_string()),
         ("webhooks rejected", s.webhooks_rejected.to_string()),
         ("duplicates ignored", s.duplicates.to_string()),
@@ -187,10 +193,10 @@ fn write_csv_row(out: &mut impl Write, m: &Message) -> io::Result<()> {
     let attachments: Vec<&str> = m.attachments.iter().map(|a| a.url.as_str()).collect();
     let cells = [
         m.id.to_string(),
-        m.received_at.clone(),
-        m.sent_at.clone().unwrap_or_default(),
+        format_rfc3339(m.received_at_ms),
+        m.sent_at_ms.map(format_rfc3339).unwrap_or_default(),
         m.channel.clone().unwrap_or_default(),
-        m.direction.clone(),
+        m.direction.as_str().to_string(),
         m.contact_id.clone(),
         m.contact_name.clone().unwrap_or_default(),
         m.username.clone().unwrap_or_default(),
@@ -220,7 +226,7 @@ fn csv_cell(value: &str) -> String {
 fn send_test(args: SendTestArgs) -> Result<ExitCode> {
     let url = args
         .url
-        .unwrap_or_else(|| "http://127.0.0.1:3000/instagram/webhook".into());
+        .unwrap_or_else(|| format!("http://127.0.0.1:3000{}", crate::paths::WEBHOOK));
     let secret = match args
         .secret
         .or_else(|| secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"))

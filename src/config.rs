@@ -15,8 +15,9 @@ pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
 pub const DEFAULT_API_TIMEOUT_MS: u64 = 8000;
 pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may stall (send nothing, leave the relay's answer untaken, ignore
-/// keepalive probes) before its connection is closed: see `http::bind` and `quiet`. Long for any live client, even on a poor mobile link; short enough that a
-/// stuck one frees its threads quickly.
+/// keepalive probes) before its connection is closed: see `web::bind` and `close_quiet` in
+/// the server's defences. Long for any live client, even on a poor mobile link; short
+/// enough that a stuck one frees its threads quickly.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Long enough to catch a flow that fires twice for one message, short enough that a person
 /// writing "ok" twice keeps both.

@@ -524,10 +524,10 @@ mod tests {
     fn payload_is_the_message_with_its_type() {
         let message = Message {
             id: 5,
-            received_at: "2026-01-01T00:00:00Z".into(),
-            sent_at: None,
+            received_at_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
+            sent_at_ms: None,
             channel: Some("instagram".into()),
-            direction: "in".into(),
+            direction: crate::payload::Direction::In,
             contact_id: "c1".into(),
             contact_name: None,
             username: None,

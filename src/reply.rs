@@ -107,7 +107,7 @@ fn deliver(
         }
     }
     let message_id = store
-        .insert_sent_message(contact_id, chatrace::INSTAGRAM, text, now_ms())
+        .insert_sent_message(contact_id, crate::contact::INSTAGRAM, text, now_ms())
         .map_err(|e| ReplyError::SentNotStored(e.to_string()))?;
     info!("reply sent to contact {contact_id} (message {message_id})");
     Ok(Sent { message_id })

@@ -1,11 +1,8 @@
 //! Text helpers with no knowledge of the rest of the relay: form and percent coding,
-//! lookups in header and form lists, excerpts safe to show or log, and a non-cryptographic
-//! hash for stable keys.
+//! lookups in header and form lists, excerpts safe to show or log, and which values are web
+//! URLs.
 
 use std::fmt::Write as _;
-
-const FNV_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-const FNV_PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
 
 /// application/x-www-form-urlencoded (also used for query strings): split on '&', first '=',
 /// '+' is space, %XX percent-decoding to bytes then UTF-8 (lossy is fine, never panic on bad %).
@@ -121,20 +118,48 @@ pub fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
-/// 128-bit FNV-1a over the concatenated parts: a stable key for dedup and cache tags, not a
-/// defence against anyone choosing inputs to collide.
-pub fn fnv1a_128<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
-    parts
-        .into_iter()
-        .flat_map(|p| p.iter())
-        .fold(FNV_OFFSET, |h, &b| {
-            (h ^ u128::from(b)).wrapping_mul(FNV_PRIME)
-        })
+/// Whether a value is an http(s) URL to link or fetch as it is: the scheme in any case, and
+/// no whitespace or control character anywhere. Anything else (javascript:, data:...) is
+/// text, never a link or an attachment.
+pub fn is_web_url(value: &str) -> bool {
+    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        && !value.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// The value, trimmed, when it is a web URL.
+pub fn web_url(value: &str) -> Option<String> {
+    let v = value.trim();
+    is_web_url(v).then(|| v.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_web_urls_become_links() {
+        assert_eq!(
+            web_url(" https://cdn.example.com/a.jpg ").as_deref(),
+            Some("https://cdn.example.com/a.jpg")
+        );
+        assert_eq!(
+            web_url("HTTP://x.example/").as_deref(),
+            Some("HTTP://x.example/")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:text/html,<script>",
+            "//evil.example",
+            "https://x.example/a b",
+            "http\u{0}://x",
+            "",
+            "héllo",
+        ] {
+            assert_eq!(web_url(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn form_decoding() {
@@ -178,15 +203,6 @@ mod tests {
         let truncated = &"Привет".as_bytes()[..3];
         assert_eq!(excerpt(truncated, 10), "П\u{FFFD}");
         assert_eq!(excerpt(b"a\x1b[31mb\x00c", 10), "a\u{FFFD}[31mb\u{FFFD}c");
-    }
-
-    #[test]
-    fn fnv_matches_the_reference_vector() {
-        // The published FNV-1a 128 hash of "a".
-        assert_eq!(
-            format!("{:032x}", fnv1a_128([b"a".as_slice()])),
-            "d228cb696f1a8caf78912b704e4a8964"
-        );
     }
 
     #[test]

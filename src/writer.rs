@@ -25,7 +25,7 @@ use std::time::Duration;
 use log::{error, warn};
 
 use crate::error::{Error, Result};
-use crate::store::{IngestOutcome, IngestRequest, IngestRules, Rejection, Store};
+use crate::store::{IngestOutcome, IngestRequest, IngestRules, Rejection, Store, Write};
 
 /// Largest number of writes committed together; bounds a batch's latency.
 const MAX_BATCH: usize = 256;
@@ -93,22 +93,26 @@ impl NewestMessage {
 
 impl Writer {
     /// Starts the writer thread on its own connection.
-    pub fn start(mut store: Store, rules: IngestRules) -> Result<Writer> {
+    pub fn start(store: Store, rules: IngestRules) -> Result<Writer> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let newest = Arc::new(NewestMessage::default());
         newest.publish(store.newest_message_id()?);
-        let published = Arc::clone(&newest);
-        let answers = start_responders()?;
         let fatal = Arc::new(OnceLock::new());
-        let writer = Writer {
-            jobs,
-            newest,
+        let mut thread_state = WriterThread {
+            store,
+            rules,
+            newest: Arc::clone(&newest),
+            answers: start_responders()?,
             fatal: Arc::clone(&fatal),
         };
         thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(&mut store, &queue, &rules, &published, &answers, &fatal))?;
-        Ok(writer)
+            .spawn(move || thread_state.run(&queue))?;
+        Ok(Writer {
+            jobs,
+            newest,
+            fatal,
+        })
     }
 
     /// Queues a webhook request for the next batch and returns at once (or waits while the
@@ -185,85 +189,83 @@ fn answer(answers: &Sender<Answer>, done: Done, result: Result<IngestOutcome>) {
     }
 }
 
-fn run(
-    store: &mut Store,
-    queue: &Receiver<Job>,
-    rules: &IngestRules,
-    newest: &NewestMessage,
-    answers: &Sender<Answer>,
-    fatal: &OnceLock<String>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    // Blocks for the first job, then takes whatever else is already waiting.
-    while let Ok(first) = queue.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        commit(store, &mut batch, rules, newest, answers, fatal);
-    }
+/// What the writer thread holds: its connection, how webhooks are written, and where what
+/// it learns goes (the newest id, the responders, the reason to stop).
+struct WriterThread {
+    store: Store,
+    rules: IngestRules,
+    newest: Arc<NewestMessage>,
+    answers: Sender<Answer>,
+    fatal: Arc<OnceLock<String>>,
 }
 
-fn commit(
-    store: &mut Store,
-    batch: &mut Vec<Job>,
-    rules: &IngestRules,
-    newest: &NewestMessage,
-    answers: &Sender<Answer>,
-    fatal: &OnceLock<String>,
-) {
-    use crate::store::Write;
-    // One stat per batch: a commit into a deleted file would be acknowledged and lost.
-    if let Some(gone) = store.file_gone() {
-        if fatal.set(gone.clone()).is_ok() {
-            error!("{gone}: nothing can be stored; the relay stops");
+impl WriterThread {
+    fn run(&mut self, queue: &Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Blocks for the first job, then takes whatever else is already waiting.
+        while let Ok(first) = queue.recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut batch);
         }
-        fail_batch(batch, answers, &gone);
-        return;
     }
-    let writes: Vec<Write> = batch
-        .iter()
-        .map(|job| match job {
-            Job::Ingest(req, _) => Write::Ingest(req),
-            Job::Reject(rej) => Write::Reject(rej),
-            Job::HealthCheck(_) => Write::HealthCheck,
-        })
-        .collect();
-    let outcome = store.write_batch(&writes, rules);
-    drop(writes);
-    match outcome {
-        Ok(results) => {
-            let mut max_id = 0;
-            for (job, result) in batch.drain(..).zip(results) {
-                match job {
-                    Job::Ingest(_, done) => {
-                        let result = result.and_then(|o| {
-                            o.ok_or_else(|| Error::NotStored("no outcome recorded".into()))
-                        });
-                        if let Ok(o) = &result {
-                            max_id = max_id.max(o.stored_ids.iter().copied().max().unwrap_or(0));
+
+    fn commit(&mut self, batch: &mut Vec<Job>) {
+        // One stat per batch: a commit into a deleted file would be acknowledged and lost.
+        if let Some(gone) = self.store.file_gone() {
+            if self.fatal.set(gone.clone()).is_ok() {
+                error!("{gone}: nothing can be stored; the relay stops");
+            }
+            fail_batch(batch, &self.answers, &gone);
+            return;
+        }
+        let writes: Vec<Write> = batch
+            .iter()
+            .map(|job| match job {
+                Job::Ingest(req, _) => Write::Ingest(req),
+                Job::Reject(rej) => Write::Reject(rej),
+                Job::HealthCheck(_) => Write::HealthCheck,
+            })
+            .collect();
+        let outcome = self.store.write_batch(&writes, &self.rules);
+        drop(writes);
+        match outcome {
+            Ok(results) => {
+                let mut max_id = 0;
+                for (job, result) in batch.drain(..).zip(results) {
+                    match job {
+                        Job::Ingest(_, done) => {
+                            let result = result.and_then(|o| {
+                                o.ok_or_else(|| Error::NotStored("no outcome recorded".into()))
+                            });
+                            if let Ok(o) = &result {
+                                max_id =
+                                    max_id.max(o.stored_ids.iter().copied().max().unwrap_or(0));
+                            }
+                            answer(&self.answers, done, result);
                         }
-                        answer(answers, done, result);
-                    }
-                    Job::HealthCheck(reply) => {
-                        let _ = reply.send(result.map(|_| ()));
-                    }
-                    Job::Reject(_) => {
-                        if let Err(e) = result {
-                            warn!("rejection not logged: {e}");
+                        Job::HealthCheck(reply) => {
+                            let _ = reply.send(result.map(|_| ()));
+                        }
+                        Job::Reject(_) => {
+                            if let Err(e) = result {
+                                warn!("rejection not logged: {e}");
+                            }
                         }
                     }
                 }
+                self.newest.publish(max_id);
             }
-            newest.publish(max_id);
-        }
-        Err(e) => {
-            // Nothing in the batch was committed: every webhook in it is answered 503.
-            error!("write batch of {} failed: {e}", batch.len());
-            fail_batch(batch, answers, &e.to_string());
+            Err(e) => {
+                // Nothing in the batch was committed: every webhook in it is answered 503.
+                error!("write batch of {} failed: {e}", batch.len());
+                fail_batch(batch, &self.answers, &e.to_string());
+            }
         }
     }
 }

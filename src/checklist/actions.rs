@@ -22,7 +22,7 @@ pub fn run_action(r: &Relay, action: Action, lang: Lang) -> Result<String> {
             )?;
             Ok(format!(
                 "{}: {n}",
-                lang.pick("Deliveries queued again", "Доставок снова в очереди")
+                lang.t("actions_deliveries_queued_again")
             ))
         }
         Action::RecheckToken => {
@@ -47,24 +47,16 @@ fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>
     Ok(match action {
         Action::SendTest => None,
         // The token row offers the button for every token that is set, malformed included.
-        Action::RecheckToken => config.chatrace_token.is_none().then(|| {
-            lang.pick(
-                "There is no Chatrace API token to check: set CHATRACE_TOKEN and restart the relay first.",
-                "Проверять нечего: токен API Chatrace не задан. Сначала задайте CHATRACE_TOKEN и перезапустите relay.",
-            )
-        }),
-        Action::ReplayFailed if config.forward_urls.is_empty() => Some(lang.pick(
-            "There is nothing to replay: the relay forwards messages nowhere (see --forward-url).",
-            "Повторять нечего: relay никуда не пересылает сообщения (см. --forward-url).",
-        )),
+        Action::RecheckToken => config
+            .chatrace_token
+            .is_none()
+            .then(|| lang.t("actions_there_no_chatrace_api")),
+        Action::ReplayFailed if config.forward_urls.is_empty() => {
+            Some(lang.t("actions_there_nothing_replay_relay"))
+        }
         Action::ReplayFailed => {
             let targets = crate::forward::target_status(r.store, &config.forward_urls)?;
-            (!replay_offered(&targets)).then(|| {
-                lang.pick(
-                    "There is nothing to replay: no delivery has failed for good.",
-                    "Повторять нечего: окончательно не удавшихся доставок нет.",
-                )
-            })
+            (!replay_offered(&targets)).then(|| lang.t("actions_there_nothing_replay_no"))
         }
     })
 }
@@ -76,10 +68,7 @@ fn send_test(r: &Relay, lang: Lang) -> String {
     let Some(public) = r.config.public_webhook_url() else {
         return format!(
             "{} {}",
-            lang.pick(
-                "No public address is set, so the test went to the local address.",
-                "Публичный адрес не задан, поэтому тест отправлен на локальный адрес."
-            ),
+            lang.t("actions_no_public_address_set"),
             post_sample(r, &local, lang).1
         );
     };
@@ -92,17 +81,14 @@ fn send_test(r: &Relay, lang: Lang) -> String {
 
 /// Whether the relay stored it, and a sentence saying what happened.
 fn post_sample(r: &Relay, url: &str, lang: Lang) -> (bool, String) {
-    let to = format!("{} {url}:", lang.pick("Sent to", "Отправлено на"));
+    let to = format!("{} {url}:", lang.t("actions_sent"));
     match crate::sample::post(url, r.webhook_secret) {
         Ok(reply) if (200..300).contains(&reply.status) => (
             true,
             format!(
                 "{to} HTTP {}. {} {}",
                 reply.status,
-                lang.pick(
-                    "The relay stored it as a test message (not counted in stats). Its answer:",
-                    "Relay сохранил его как тестовое сообщение (в статистике не учитывается). Его ответ:"
-                ),
+                lang.t("actions_relay_stored_as_test"),
                 crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
             ),
         ),

@@ -23,7 +23,6 @@ const TOKEN_VALID_FOR_MS: i64 = 3_600_000;
 const TOKEN_OTHER_FOR_MS: i64 = 300_000;
 /// How many misconfigured requests the webhook row shows.
 const PROBLEMS_SHOWN: u32 = 3;
-const WEBHOOK_PATH: &str = "/instagram/webhook";
 
 /// Everything one showing of the checklist is decided from, one part per row.
 #[derive(Debug, Clone)]
@@ -152,7 +151,7 @@ fn millis(d: std::time::Duration) -> i64 {
 
 /// The webhook URL on the address the relay listens on.
 pub fn local_webhook_url(addr: SocketAddr) -> String {
-    format!("http://{addr}{WEBHOOK_PATH}")
+    format!("http://{addr}{}", crate::paths::WEBHOOK)
 }
 
 fn server(r: &Relay) -> Result<ServerFacts> {

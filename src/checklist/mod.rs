@@ -101,6 +101,15 @@ impl Action {
         }
     }
 
+    /// The catalogue key of its button's label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Action::RecheckToken => "action_recheck_token",
+            Action::SendTest => "action_send_test",
+            Action::ReplayFailed => "action_replay_failed",
+        }
+    }
+
     /// The action named in a URL (`/setup/<name>`, `/api/setup/<name>`).
     pub fn from_name(name: &str) -> Option<Action> {
         [Action::RecheckToken, Action::SendTest, Action::ReplayFailed]
@@ -122,7 +131,7 @@ impl Fact {
 /// How much of a request or an answer the checklist quotes.
 const EXCERPT_CHARS: usize = 300;
 
-/// The checklist, in the order of DESIGN.md: the facts as they are now, then the rows.
+/// The checklist, in the order the page shows it: the facts as they are now, then the rows.
 pub fn checklist(r: &Relay, lang: Lang) -> Result<Vec<Check>> {
     let facts = facts::gather(r)?;
     Ok(rows::rows(&facts, lang, now_ms()))

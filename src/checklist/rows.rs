@@ -14,7 +14,8 @@ mod webhook;
 
 pub use forwarding::replay_offered;
 
-/// The checklist, in the order of DESIGN.md.
+/// The rows in the order the page shows them: the relay itself, its public address, the
+/// Chatrace token, the webhook, the first message, and forwarding when it is configured.
 pub fn rows(facts: &Facts, lang: Lang, now_ms: i64) -> Vec<Check> {
     let mut rows = vec![
         server::row(&facts.server, lang, now_ms),
@@ -41,10 +42,10 @@ fn when_text(ms: i64, now_ms: i64, lang: Lang) -> String {
 fn duration_text(ms: i64, lang: Lang) -> String {
     let s = ms.max(0) / 1000;
     let units = [
-        (86_400, lang.pick("d", "д")),
-        (3_600, lang.pick("h", "ч")),
-        (60, lang.pick("min", "мин")),
-        (1, lang.pick("s", "с")),
+        (86_400, lang.t("rows_d")),
+        (3_600, lang.t("rows_h")),
+        (60, lang.t("rows_min")),
+        (1, lang.t("rows_s")),
     ];
     let parts: Vec<String> = units
         .iter()
@@ -59,7 +60,7 @@ fn duration_text(ms: i64, lang: Lang) -> String {
         .map(|(n, name)| format!("{n} {name}"))
         .collect();
     if parts.is_empty() {
-        format!("0 {}", lang.pick("s", "с"))
+        format!("0 {}", lang.t("rows_s"))
     } else {
         parts.join(" ")
     }
@@ -67,9 +68,9 @@ fn duration_text(ms: i64, lang: Lang) -> String {
 
 fn bytes_text(n: u64, lang: Lang) -> String {
     let units = [
-        (1u64 << 30, lang.pick("GiB", "ГБ")),
-        (1 << 20, lang.pick("MiB", "МБ")),
-        (1 << 10, lang.pick("KiB", "КБ")),
+        (1u64 << 30, lang.t("rows_gib")),
+        (1 << 20, lang.t("rows_mib")),
+        (1 << 10, lang.t("rows_kib")),
     ];
     for (size, name) in units {
         if n >= size {
@@ -82,7 +83,7 @@ fn bytes_text(n: u64, lang: Lang) -> String {
             return format!("{value} {name}");
         }
     }
-    format!("{n} {}", lang.pick("B", "Б"))
+    format!("{n} {}", lang.t("rows_b"))
 }
 
 /// Facts for the rows' tests, each a plain case the tests then bend into the one they need.

@@ -6,7 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::rollups::Tally;
 use super::Store;
 use crate::error::Result;
-use crate::payload::{Flag, NewMessage};
+use crate::outcome::{Flag, Refusal};
+use crate::payload::NewMessage;
 
 /// How webhooks are written: where their messages are forwarded, and how long an
 /// identical request without an id or a sender time counts as a repeat.
@@ -55,9 +56,7 @@ pub struct IngestOutcome {
 #[derive(Debug, Clone)]
 pub struct Rejection {
     pub received_at_ms: i64,
-    /// Machine-readable: bad_secret, missing_secret, wrong_path, malformed, too_large,
-    /// incomplete...
-    pub reason: &'static str,
+    pub refusal: Refusal,
     pub detail: String,
     pub method: String,
     pub path: String,
@@ -169,7 +168,7 @@ fn count(tally: &mut Tally, write: &Write<'_>, result: &Result<Option<IngestOutc
                 outcome.outgoing,
             );
         }
-        (Write::Reject(rej), _) => tally.add(&format!("rejected:{}", rej.reason), 1),
+        (Write::Reject(rej), _) => tally.add(rej.refusal.counter(), 1),
         _ => {}
     }
 }
@@ -190,7 +189,7 @@ fn ingest(conn: &Connection, req: &IngestRequest, rules: &IngestRules) -> Result
         req.headers,
         req.body,
         req.flag.as_ref().map(Flag::code),
-        req.flag.as_ref().map(Flag::describe),
+        req.flag.as_ref().map(Flag::stored_detail),
         req.is_test,
         // Written as if every message is new; corrected below in the rare duplicate case,
         // so the common request costs no second write of its row.
@@ -350,7 +349,7 @@ fn reject(conn: &Connection, rej: &Rejection) -> Result<()> {
     )?
     .execute(params![
         rej.received_at_ms,
-        rej.reason,
+        rej.refusal.code(),
         rej.detail,
         rej.method,
         rej.path,

@@ -2,15 +2,17 @@
 //! sent itself (stored as direction `out`, so both sides of a conversation show), and the
 //! first real message the checklist looks for.
 
+use rusqlite::types::Type;
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use super::{rfc3339, rfc3339_or_null};
+
 use super::rollups::Tally;
 use super::Store;
-use crate::chatrace::ContactInfo;
+use crate::contact::ContactInfo;
 use crate::error::Result;
-use crate::payload::Attachment;
-use crate::time::format_rfc3339;
+use crate::payload::{Attachment, Direction};
 
 /// The first message is looked for among this many real messages: enough for any setup,
 /// and a bound on the scan when no Instagram message exists in a big database.
@@ -20,10 +22,12 @@ const FIRST_MESSAGE_WINDOW: i64 = 10_000;
 #[derive(Debug, Serialize)]
 pub struct Message {
     pub id: i64,
-    pub received_at: String,
-    pub sent_at: Option<String>,
+    #[serde(rename = "received_at", serialize_with = "rfc3339")]
+    pub received_at_ms: i64,
+    #[serde(rename = "sent_at", serialize_with = "rfc3339_or_null")]
+    pub sent_at_ms: Option<i64>,
     pub channel: Option<String>,
-    pub direction: String,
+    pub direction: Direction,
     pub contact_id: String,
     pub contact_name: Option<String>,
     pub username: Option<String>,
@@ -62,12 +66,15 @@ pub(super) const MESSAGES: &str = "messages m LEFT JOIN contacts c ON c.contact_
 
 pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
     let attachments: String = row.get(9)?;
+    let direction: String = row.get(4)?;
     Ok(Message {
         id: row.get(0)?,
-        received_at: format_rfc3339(row.get(1)?),
-        sent_at: row.get::<_, Option<i64>>(2)?.map(format_rfc3339),
+        received_at_ms: row.get(1)?,
+        sent_at_ms: row.get(2)?,
         channel: row.get(3)?,
-        direction: row.get(4)?,
+        direction: direction.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(4, Type::Text, e.into())
+        })?,
         contact_id: row.get(5)?,
         contact_name: row.get(6)?,
         username: row.get(7)?,

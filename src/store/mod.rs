@@ -271,3 +271,18 @@ pub fn disk_space(db: &Path) -> Option<(u64, u64)> {
 pub fn disk_space(_db: &Path) -> Option<(u64, u64)> {
     None
 }
+
+/// Times are kept in milliseconds up to the view; JSON shows them as RFC 3339.
+fn rfc3339<S: serde::Serializer>(ms: &i64, out: S) -> std::result::Result<S::Ok, S::Error> {
+    out.serialize_str(&crate::time::format_rfc3339(*ms))
+}
+
+fn rfc3339_or_null<S: serde::Serializer>(
+    ms: &Option<i64>,
+    out: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => rfc3339(ms, out),
+        None => out.serialize_none(),
+    }
+}

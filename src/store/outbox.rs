@@ -357,15 +357,6 @@ impl Store {
         }
         Ok(targets)
     }
-
-    /// Messages ever stored by direction, test messages left out: for metrics. From the
-    /// rollup, so messages deleted by retention stay counted (the metric is a counter).
-    pub fn messages_by_direction(&self) -> Result<Vec<(String, i64)>> {
-        Ok(vec![
-            ("in".to_string(), self.counter("messages:in")?),
-            ("out".to_string(), self.counter("messages:out")?),
-        ])
-    }
 }
 
 /// The data part of the upgrade to version 5: the deliveries table's CHECK gains the state

@@ -3,15 +3,11 @@
 //! misconfigured caller.
 
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
 
 use super::Store;
 use crate::error::Result;
+use crate::outcome::{Flag, Refusal, Trouble, UnknownCode};
 use crate::text::request_excerpt;
-use crate::time::format_rfc3339;
-
-/// Rejection reasons that mean "someone (likely Chatrace) calls, but misconfigured".
-const CONFIG_REJECTIONS: &str = "'bad_secret', 'missing_secret', 'wrong_path', 'malformed'";
 /// How much of a flagged body is read from disk: enough for any excerpt, however big the
 /// stored body is.
 const BODY_PREFIX_BYTES: i64 = 4096;
@@ -22,8 +18,7 @@ pub struct FlaggedRequest {
     pub received_at_ms: i64,
     pub method: String,
     pub content_type: Option<String>,
-    pub flag: String,
-    pub flag_detail: String,
+    pub flag: std::result::Result<Flag, UnknownCode>,
     /// The body's start (or the query string, for a GET), safe to show as text.
     pub excerpt: String,
     pub test: bool,
@@ -40,10 +35,10 @@ pub struct MergedRequest {
     pub test: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct RejectedRequest {
-    pub received_at: String,
-    pub reason: String,
+    pub received_at_ms: i64,
+    pub refusal: std::result::Result<Refusal, UnknownCode>,
     pub detail: String,
     pub method: String,
     pub path: String,
@@ -62,8 +57,8 @@ pub struct Arrival {
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub received_at_ms: i64,
-    /// A rejection reason or a raw request flag.
-    pub reason: String,
+    pub trouble: std::result::Result<Trouble, UnknownCode>,
+    /// A refusal's stored detail (which names the path or the parser's complaint).
     pub detail: String,
     pub remote_addr: Option<String>,
     /// Rejections keep an excerpt; flagged requests keep the whole body.
@@ -91,12 +86,13 @@ impl Store {
             let body: Vec<u8> = r.get(5)?;
             let query: String = r.get(6)?;
             let shown = request_excerpt(&body, &query, excerpt_chars);
+            let code: String = r.get(3)?;
+            let detail: String = r.get(4)?;
             Ok(FlaggedRequest {
                 received_at_ms: r.get(0)?,
                 method: r.get(1)?,
                 content_type: r.get(2)?,
-                flag: r.get(3)?,
-                flag_detail: r.get(4)?,
+                flag: Flag::from_stored(&code, &detail),
                 excerpt: shown,
                 test: r.get(7)?,
             })
@@ -132,8 +128,8 @@ impl Store {
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok(RejectedRequest {
-                received_at: format_rfc3339(r.get(0)?),
-                reason: r.get(1)?,
+                received_at_ms: r.get(0)?,
+                refusal: r.get::<_, String>(1)?.parse(),
                 detail: r.get(2)?,
                 method: r.get(3)?,
                 path: r.get(4)?,
@@ -174,7 +170,7 @@ impl Store {
             "SELECT * FROM (
                  SELECT received_at, reason, detail, remote_addr, excerpt AS shown, 0 AS raw
                  FROM rejected
-                 WHERE received_at > ?1 AND reason IN ({CONFIG_REJECTIONS})
+                 WHERE received_at > ?1 AND reason IN ({misconfigured})
                  ORDER BY id DESC LIMIT ?2)
              UNION ALL
              SELECT * FROM (
@@ -183,14 +179,22 @@ impl Store {
                  FROM raw_requests
                  WHERE flag IS NOT NULL AND is_test = 0 AND received_at > ?1
                  ORDER BY id DESC LIMIT ?2)
-             ORDER BY received_at DESC LIMIT ?2"
+             ORDER BY received_at DESC LIMIT ?2",
+            misconfigured = Refusal::misconfigured_codes_sql()
         ))?;
         let rows = stmt.query_map(params![since_ms, limit, BODY_PREFIX_BYTES], |r| {
             let raw: bool = r.get(5)?;
+            let code: String = r.get(1)?;
+            let detail: String = r.get(2)?;
+            let trouble = if raw {
+                Flag::from_stored(&code, &detail).map(Trouble::Flagged)
+            } else {
+                code.parse().map(Trouble::Refused)
+            };
             Ok(Problem {
                 received_at_ms: r.get(0)?,
-                reason: r.get(1)?,
-                detail: r.get(2)?,
+                trouble,
+                detail,
                 remote_addr: r.get(3)?,
                 body: if raw {
                     ProblemBody::Raw(r.get(4)?)

@@ -3,6 +3,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use super::rfc3339_or_null;
 use super::rollups::HOUR_MS;
 use super::Store;
 use crate::error::Result;
@@ -17,7 +18,8 @@ pub struct Stats {
     pub messages_today: i64,
     pub messages_last_24h: i64,
     pub unique_contacts: i64,
-    pub last_message_at: Option<String>,
+    #[serde(rename = "last_message_at", serialize_with = "rfc3339_or_null")]
+    pub last_message_at_ms: Option<i64>,
     pub webhooks_received: i64,
     pub webhooks_rejected: i64,
     pub duplicates: i64,
@@ -79,7 +81,7 @@ impl Store {
             messages_today: counts.get(&today).copied().unwrap_or(0),
             messages_last_24h: self.messages_since(now_ms - DAY_MS)?,
             unique_contacts: self.counter("contacts")?,
-            last_message_at: (last != 0).then(|| format_rfc3339(last)),
+            last_message_at_ms: (last != 0).then_some(last),
             webhooks_received: self.counter("webhooks_received")?,
             webhooks_rejected,
             duplicates: self.counter("duplicates")?,
@@ -111,6 +113,15 @@ impl Store {
             .conn
             .prepare_cached("SELECT coalesce(max(value), 0) FROM counters WHERE name = ?1")?
             .query_row([name], |r| r.get(0))?)
+    }
+
+    /// Messages ever stored by direction, test messages left out: for metrics. From the
+    /// rollup, so messages deleted by retention stay counted (the metric is a counter).
+    pub fn messages_by_direction(&self) -> Result<Vec<(String, i64)>> {
+        Ok(vec![
+            ("in".to_string(), self.counter("messages:in")?),
+            ("out".to_string(), self.counter("messages:out")?),
+        ])
     }
 
     /// Totals of rejections by reason, for metrics.

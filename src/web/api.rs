@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use crate::checklist::{self, Action};
 use crate::error::Result;
+use crate::http::{Request, Response};
 use crate::{forward, reply};
 
-use super::request::{Request, Response};
 use super::state::Context;
 
 /// Below this much free disk, webhooks cannot be stored reliably (each may need a few
@@ -21,7 +21,6 @@ const MIN_FREE_BYTES: u64 = 1024 * 1024;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 /// `POST /api/setup/<action>` runs a checklist button, e.g. `/api/setup/recheck_token`.
-pub const SETUP_ACTION_PREFIX: &str = "/api/setup/";
 /// Longest `wait=` a cursor request may ask for, in seconds; more is refused with 400, so a
 /// client learns the limit instead of silently waiting less than it asked.
 pub const MAX_WAIT_SECS: u64 = 30;
@@ -141,7 +140,10 @@ pub fn setup(cx: &mut Context, req: &Request) -> Result<Response> {
 
 /// `POST /api/setup/<action>`: runs a checklist button; `{"ok":true,"action":..,"message":..}`.
 pub fn setup_action(cx: &mut Context, req: &Request) -> Result<Response> {
-    let name = req.path.strip_prefix(SETUP_ACTION_PREFIX).unwrap_or("");
+    let name = req
+        .path
+        .strip_prefix(crate::paths::API_SETUP_ACTION)
+        .unwrap_or("");
     let Some(action) = Action::from_name(name) else {
         return Ok(Response::error(
             404,

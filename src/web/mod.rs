@@ -1,22 +1,22 @@
-//! The web side: everything that speaks HTTP. The server (tiny_http) reads requests and
-//! hands them to the route table, which checks who may call and picks the handler; the
-//! handlers turn requests into calls on the services below and render the answers.
+//! The handlers: everything that turns a request into calls on the services below and
+//! renders the answer. The route table checks who may call and picks the handler; the
+//! handlers are grouped by feature, and the page's view models live in `views`. The
+//! transport they run on is `http`.
 
+mod actions;
 mod api;
+mod assets;
 mod big_bodies;
-mod chart;
-mod defences;
+mod dashboard;
 mod long_poll;
-mod pages;
-mod request;
+mod messages;
 mod routes;
-mod server;
 mod session;
+mod sign_in;
 mod state;
 mod views;
 mod webhook;
 
 pub use long_poll::WaitSlots;
-pub use server::{bind, run, Limits};
 pub use session::Sessions;
 pub use state::{Context, State};

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::http::{Handled, Handler, Request, Response};
+use crate::outcome::Refusal;
+use crate::paths;
 use crate::secret::constant_time_eq;
 
-use super::request::{Handled, Request, Response};
-use super::server::Handler;
 use super::session::{self, Current};
 use super::state::Context;
-use super::{api, pages, webhook};
+use super::{actions, api, assets, dashboard, messages, sign_in, webhook};
 
 /// Who may call a route.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -48,53 +49,64 @@ enum Path {
     Prefix(&'static str),
 }
 
+/// What is recorded about a route's answers, besides what its handler logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Quiet,
+    /// Every answer is timed into the webhook latency metric, refusals included: it is
+    /// what Chatrace waits for.
+    Timed,
+}
+
 struct Route {
     methods: &'static [&'static str],
     path: Path,
     /// Further conditions on the request, for one path served by several handlers.
     when: fn(&Request) -> bool,
     auth: Auth,
+    watch: Watch,
     run: Run,
 }
 
 const GET: &[&str] = &["GET", "HEAD"];
 const GET_ONLY: &[&str] = &["GET"];
 const POST: &[&str] = &["POST"];
-const WEBHOOK: &str = "/instagram/webhook";
 
+use paths::*;
 use Auth::*;
 use Path::{Exact, Prefix};
+use Watch::{Quiet, Timed};
 
 #[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // Chatrace, Meta and people checking the endpoint.
-    Route { methods: POST,     path: Exact(WEBHOOK),                  when: always,             auth: WebhookSecret, run: Run::Later(webhook::receive) },
-    Route { methods: GET,      path: Exact(WEBHOOK),                  when: webhook::handshake, auth: Public,        run: Run::Now(webhook::verify) },
-    Route { methods: GET,      path: Exact(WEBHOOK),                  when: bare_and_anonymous, auth: Public,        run: Run::Now(webhook::endpoint_up) },
-    Route { methods: GET,      path: Exact(WEBHOOK),                  when: bare,               auth: WebhookSecret, run: Run::Now(webhook::secret_right) },
-    Route { methods: GET,      path: Exact(WEBHOOK),                  when: always,             auth: WebhookSecret, run: Run::Later(webhook::receive) },
-    Route { methods: GET,      path: Exact("/healthz"),               when: always,             auth: Public,        run: Run::Now(api::healthz) },
+    Route { methods: POST,     path: Exact(WEBHOOK),          when: always,             auth: WebhookSecret, watch: Timed, run: Run::Later(webhook::receive) },
+    Route { methods: GET,      path: Exact(WEBHOOK),          when: webhook::handshake, auth: Public,        watch: Quiet, run: Run::Now(webhook::verify) },
+    Route { methods: GET,      path: Exact(WEBHOOK),          when: bare_and_anonymous, auth: Public,        watch: Quiet, run: Run::Now(webhook::endpoint_up) },
+    Route { methods: GET,      path: Exact(WEBHOOK),          when: bare,               auth: WebhookSecret, watch: Quiet, run: Run::Now(webhook::secret_right) },
+    Route { methods: GET,      path: Exact(WEBHOOK),          when: always,             auth: WebhookSecret, watch: Quiet, run: Run::Later(webhook::receive) },
+    Route { methods: GET,      path: Exact(HEALTH),           when: always,             auth: Public,        watch: Quiet, run: Run::Now(api::healthz) },
     // The team's own software.
-    Route { methods: GET_ONLY, path: Exact("/instagram/stats"),       when: always,             auth: Bearer,        run: Run::Now(api::stats) },
-    Route { methods: GET_ONLY, path: Exact("/api/messages"),          when: always,             auth: Bearer,        run: Run::Now(api::messages) },
-    Route { methods: GET_ONLY, path: Exact("/api/setup"),             when: always,             auth: Bearer,        run: Run::Now(api::setup) },
-    Route { methods: POST,     path: Prefix(api::SETUP_ACTION_PREFIX), when: always,            auth: Bearer,        run: Run::Now(api::setup_action) },
-    Route { methods: GET_ONLY, path: Exact("/api/deliveries"),        when: always,             auth: Bearer,        run: Run::Now(api::deliveries) },
-    Route { methods: POST,     path: Exact("/api/deliveries/replay"), when: always,             auth: Bearer,        run: Run::Now(api::replay) },
-    Route { methods: POST,     path: Exact("/api/messages/reply"),    when: always,             auth: Bearer,        run: Run::Now(api::send_reply) },
-    Route { methods: GET_ONLY, path: Exact("/metrics"),               when: always,             auth: Bearer,        run: Run::Now(api::metrics) },
+    Route { methods: GET_ONLY, path: Exact(STATS),            when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::stats) },
+    Route { methods: GET_ONLY, path: Exact(API_MESSAGES),     when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::messages) },
+    Route { methods: GET_ONLY, path: Exact(API_SETUP),        when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::setup) },
+    Route { methods: POST,     path: Prefix(API_SETUP_ACTION), when: always,            auth: Bearer,        watch: Quiet, run: Run::Now(api::setup_action) },
+    Route { methods: GET_ONLY, path: Exact(API_DELIVERIES),   when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::deliveries) },
+    Route { methods: POST,     path: Exact(API_REPLAY),       when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::replay) },
+    Route { methods: POST,     path: Exact(API_REPLY),        when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::send_reply) },
+    Route { methods: GET_ONLY, path: Exact(METRICS),          when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::metrics) },
     // The setup page.
-    Route { methods: GET,      path: Exact("/"),                      when: always,             auth: Session,       run: Run::Signed(pages::dashboard) },
-    Route { methods: GET,      path: Exact("/messages"),              when: always,             auth: Session,       run: Run::Signed(pages::messages) },
-    Route { methods: GET,      path: Exact("/login"),                 when: always,             auth: Public,        run: Run::Now(pages::login_form) },
-    Route { methods: POST,     path: Exact("/login"),                 when: always,             auth: LoginForm,     run: Run::Now(pages::login) },
-    Route { methods: POST,     path: Exact("/logout"),                when: always,             auth: SessionForm,   run: Run::Signed(pages::logout) },
-    Route { methods: POST,     path: Prefix(pages::SETUP_ACTION_PREFIX), when: always,          auth: SessionForm,   run: Run::Signed(pages::setup_action) },
-    Route { methods: POST,     path: Exact("/deliveries/replay"),     when: always,             auth: SessionForm,   run: Run::Signed(pages::replay_delivery) },
-    Route { methods: POST,     path: Exact("/reply"),                 when: always,             auth: SessionForm,   run: Run::Signed(pages::send_reply) },
-    Route { methods: GET,      path: Exact("/lang"),                  when: always,             auth: Public,        run: Run::Now(pages::switch_lang) },
-    Route { methods: GET,      path: Exact("/static/style.css"),      when: always,             auth: Public,        run: Run::Now(pages::stylesheet) },
-    Route { methods: GET,      path: Exact("/static/copy.js"),        when: always,             auth: Public,        run: Run::Now(pages::script) },
+    Route { methods: GET,      path: Exact(DASHBOARD),        when: always,             auth: Session,       watch: Quiet, run: Run::Signed(dashboard::dashboard) },
+    Route { methods: GET,      path: Exact(MESSAGES),         when: always,             auth: Session,       watch: Quiet, run: Run::Signed(messages::messages) },
+    Route { methods: GET,      path: Exact(LOGIN),            when: always,             auth: Public,        watch: Quiet, run: Run::Now(sign_in::login_form) },
+    Route { methods: POST,     path: Exact(LOGIN),            when: always,             auth: LoginForm,     watch: Quiet, run: Run::Now(sign_in::login) },
+    Route { methods: POST,     path: Exact(LOGOUT),           when: always,             auth: SessionForm,   watch: Quiet, run: Run::Signed(sign_in::logout) },
+    Route { methods: POST,     path: Prefix(SETUP_ACTION),    when: always,             auth: SessionForm,   watch: Quiet, run: Run::Signed(actions::setup_action) },
+    Route { methods: POST,     path: Exact(REPLAY),           when: always,             auth: SessionForm,   watch: Quiet, run: Run::Signed(actions::replay_delivery) },
+    Route { methods: POST,     path: Exact(REPLY),            when: always,             auth: SessionForm,   watch: Quiet, run: Run::Signed(actions::send_reply) },
+    Route { methods: GET,      path: Exact(LANG),             when: always,             auth: Public,        watch: Quiet, run: Run::Now(sign_in::switch_lang) },
+    Route { methods: GET,      path: Exact(STYLESHEET),       when: always,             auth: Public,        watch: Quiet, run: Run::Now(assets::stylesheet) },
+    Route { methods: GET,      path: Exact(SCRIPT),           when: always,             auth: Public,        watch: Quiet, run: Run::Now(assets::script) },
 ];
 
 fn always(_: &Request) -> bool {
@@ -121,40 +133,41 @@ impl Path {
 
 impl Handler for Context {
     fn handle(&mut self, req: &Request) -> Result<Handled> {
-        // Every answer of the webhook is timed, refusals included: it is what Chatrace waits
-        // for.
-        if req.path == WEBHOOK && req.method == "POST" {
-            let started = Instant::now();
-            let metrics = Arc::clone(&self.state.metrics);
-            return Ok(match dispatch(self, req)? {
-                Handled::Now(response) => {
-                    metrics.webhook_acked(started.elapsed());
-                    Handled::Now(response)
-                }
-                Handled::Later(finish) => Handled::Later(Box::new(move |responder| {
-                    finish(responder.after(move || metrics.webhook_acked(started.elapsed())))
-                })),
-            });
+        let Some(route) = route_of(req) else {
+            return Ok(Handled::Now(no_route(self, req)));
+        };
+        if route.watch == Quiet {
+            return dispatch(self, req, route);
         }
-        dispatch(self, req)
+        let started = Instant::now();
+        let metrics = Arc::clone(&self.state.metrics);
+        Ok(match dispatch(self, req, route)? {
+            Handled::Now(response) => {
+                metrics.webhook_acked(started.elapsed());
+                Handled::Now(response)
+            }
+            Handled::Later(finish) => Handled::Later(Box::new(move |responder| {
+                finish(responder.after(move || metrics.webhook_acked(started.elapsed())))
+            })),
+        })
     }
 
-    fn refused(&mut self, req: &Request, reason: &'static str, detail: String) {
-        webhook::log_rejection(self, req, reason, detail);
+    fn refused(&mut self, req: &Request, refusal: Refusal, detail: String) {
+        webhook::log_rejection(self, req, refusal, detail);
     }
 }
 
-fn dispatch(cx: &mut Context, req: &Request) -> Result<Handled> {
-    let on_path = || ROUTES.iter().filter(|r| r.path.matches(&req.path));
-    let Some(route) = on_path()
+/// The first route whose path, method and conditions the request meets.
+fn route_of(req: &Request) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .filter(|r| r.path.matches(&req.path))
         .filter(|r| r.methods.contains(&req.method.as_str()))
         .find(|r| (r.when)(req))
-    else {
-        if on_path().next().is_none() {
-            return Ok(Handled::Now(webhook::not_found(cx, req)));
-        }
-        return Ok(Handled::Now(method_not_allowed(cx, req)));
-    };
+}
+
+/// Checks who is calling, then runs the route's handler.
+fn dispatch(cx: &mut Context, req: &Request, route: &Route) -> Result<Handled> {
     let current = match check(cx, req, route.auth)? {
         Ok(current) => current,
         Err(answer) => return Ok(Handled::Now(answer)),
@@ -166,6 +179,38 @@ fn dispatch(cx: &mut Context, req: &Request) -> Result<Handled> {
         (Run::Signed(_), None) => Handled::Now(Response::internal_error()),
         (Run::Later(run), _) => run(cx, req),
     })
+}
+
+/// No route takes the request: 404 for a path the relay does not serve, 405 for a method a
+/// served path does not take. A POST either way is logged as a wrong path: it is how a user
+/// learns that Chatrace calls a wrong URL. Other methods are mostly scanners and are not
+/// worth a row.
+fn no_route(cx: &Context, req: &Request) -> Response {
+    let allowed = allowed_methods(&req.path);
+    let refusal = if allowed.is_empty() {
+        Refusal::WrongPath
+    } else {
+        Refusal::WrongMethod
+    };
+    if req.method == "POST" {
+        webhook::log_wrong_path(cx, req, refusal);
+    }
+    match refusal {
+        Refusal::WrongMethod => Response::error(refusal.status(), "method not allowed")
+            .with_header("Allow", allowed.join(", ")),
+        _ => Response::error(refusal.status(), "not found"),
+    }
+}
+
+fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.path.matches(path))
+        .flat_map(|r| r.methods.iter().copied())
+        .collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    allowed
 }
 
 /// The session when the class gives one; the answer to send instead when the caller may
@@ -182,7 +227,7 @@ fn check(
             None => Err(webhook::refuse(
                 cx,
                 req,
-                "missing_secret",
+                Refusal::MissingSecret,
                 "no secret: send the header X-Webhook-Secret (or ?secret= in the URL)",
             )),
             // Exactly the secret: nothing trimmed, so `secret ` or `\u{3000}secret` is wrong.
@@ -190,7 +235,7 @@ fn check(
             Some(_) => Err(webhook::refuse(
                 cx,
                 req,
-                "bad_secret",
+                Refusal::BadSecret,
                 "wrong secret: copy it again from the relay's setup page",
             )),
         },
@@ -226,10 +271,10 @@ fn check(
         }
         Session => match state.sessions.current(req, crate::time::now_ms()) {
             Some(current) => Ok(Some(current)),
-            None => Err(pages::see_other("/login")),
+            None => Err(Response::see_other(paths::LOGIN)),
         },
         SessionForm => match state.sessions.current(req, crate::time::now_ms()) {
-            None => Err(pages::see_other("/login")),
+            None => Err(Response::see_other(paths::LOGIN)),
             Some(current) => {
                 let form = req.form();
                 let posted = crate::text::form_field(&form, "csrf");
@@ -238,7 +283,7 @@ fn check(
                 {
                     Ok(Some(current))
                 } else {
-                    Err(pages::refused(req, Some(&current))?)
+                    Err(sign_in::refused(req, Some(&current))?)
                 }
             }
         },
@@ -252,26 +297,10 @@ fn check(
             {
                 Ok(None)
             } else {
-                Err(pages::refused(req, None)?)
+                Err(sign_in::refused(req, None)?)
             }
         }
     })
-}
-
-/// A known path asked with a method it does not take. A POST is also logged like one to an
-/// unknown path: it is how a user learns that Chatrace calls a wrong URL.
-fn method_not_allowed(cx: &Context, req: &Request) -> Response {
-    if req.method == "POST" {
-        webhook::log_wrong_path(cx, req);
-    }
-    let mut allowed: Vec<&str> = ROUTES
-        .iter()
-        .filter(|r| r.path.matches(&req.path))
-        .flat_map(|r| r.methods.iter().copied())
-        .collect();
-    allowed.sort_unstable();
-    allowed.dedup();
-    Response::error(405, "method not allowed").with_header("Allow", allowed.join(", "))
 }
 
 #[cfg(test)]
@@ -289,14 +318,6 @@ mod tests {
         }
     }
 
-    fn route_of(req: &Request) -> Option<&'static Route> {
-        ROUTES
-            .iter()
-            .filter(|r| r.path.matches(&req.path))
-            .filter(|r| r.methods.contains(&req.method.as_str()))
-            .find(|r| (r.when)(req))
-    }
-
     /// Everything that reads or changes data needs a secret, a token or a session: only
     /// the handshake, the health check, the sign-in form and static files are public.
     #[test]
@@ -306,15 +327,7 @@ mod tests {
                 Exact(p) | Prefix(p) => p,
             };
             assert!(
-                [
-                    WEBHOOK,
-                    "/healthz",
-                    "/login",
-                    "/lang",
-                    "/static/style.css",
-                    "/static/copy.js"
-                ]
-                .contains(&path),
+                [WEBHOOK, HEALTH, LOGIN, LANG, STYLESHEET, SCRIPT].contains(&path),
                 "{path} is public"
             );
         }

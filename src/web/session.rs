@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::secret::{constant_time_eq, random_hex};
 
-use super::request::Request;
+use crate::http::Request;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "relay_session";
@@ -187,19 +187,6 @@ pub fn looks_like_token(value: &str) -> bool {
 /// Whether a posted CSRF token is the expected one.
 pub fn token_matches(posted: Option<&str>, expected: &str) -> bool {
     posted.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()))
-}
-
-/// A Set-Cookie value. Secret cookies are HttpOnly and SameSite=Strict; `Secure` when the
-/// relay is published over https. `max_age` None makes a cookie that ends with the browser.
-pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
-    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
-    c
 }
 
 /// A form post must come from a page of this relay: when the browser names the origin

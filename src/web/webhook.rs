@@ -6,6 +6,7 @@ use log::{info, warn};
 use serde_json::json;
 
 use crate::error::Result;
+use crate::outcome::Refusal;
 use crate::payload;
 use crate::sample::TEST_HEADER;
 use crate::secret::constant_time_eq;
@@ -13,8 +14,8 @@ use crate::store::{IngestOutcome, IngestRequest, Rejection};
 use crate::text::{decode_component, form_field, log_safe, parse_form, request_excerpt};
 use crate::time::now_ms;
 
-use super::request::{Handled, Request, Response};
 use super::state::Context;
+use crate::http::{Handled, Request, Response};
 
 /// Headers whose values are secrets and are never stored or shown.
 const SECRET_HEADERS: &[&str] = &[
@@ -62,14 +63,15 @@ pub fn verify(cx: &mut Context, req: &Request) -> Result<Response> {
     {
         return Ok(Response::text(200, param("hub.challenge").unwrap_or("")));
     }
+    let refusal = Refusal::BadVerifyToken;
     log_rejection(
         cx,
         req,
-        "bad_secret",
+        refusal,
         "Meta verification with a wrong verify token".into(),
     );
     Ok(Response::text(
-        403,
+        refusal.status(),
         "verify token does not match the relay's webhook secret",
     ))
 }
@@ -84,31 +86,24 @@ pub fn secret_right(_cx: &mut Context, _req: &Request) -> Result<Response> {
     Ok(Response::text(200, "chatrace-relay webhook endpoint is up and the secret is right. Chatrace should POST here.\n"))
 }
 
-/// Any unknown path. A POST there is logged: it is how a user learns that Chatrace calls the
-/// relay with a wrong URL. Other methods are mostly scanners and are not worth a row.
-pub fn not_found(cx: &Context, req: &Request) -> Response {
-    if req.method == "POST" {
-        log_wrong_path(cx, req);
-    }
-    Response::error(404, "not found")
-}
-
-pub fn log_wrong_path(cx: &Context, req: &Request) {
+/// A POST the relay does not take there: `WrongPath`, or `WrongMethod` on a known path.
+pub fn log_wrong_path(cx: &Context, req: &Request, refusal: Refusal) {
     log_rejection(
         cx,
         req,
-        "wrong_path",
+        refusal,
         format!(
-            "POST to {}; the webhook path is /instagram/webhook",
-            req.path
+            "POST to {}; the webhook path is {}",
+            req.path,
+            crate::paths::WEBHOOK
         ),
     );
 }
 
 /// A 401 for a webhook without the right secret, logged for the setup page.
-pub fn refuse(cx: &Context, req: &Request, reason: &'static str, message: &str) -> Response {
-    log_rejection(cx, req, reason, message.to_string());
-    Response::error(401, message)
+pub fn refuse(cx: &Context, req: &Request, refusal: Refusal, message: &str) -> Response {
+    log_rejection(cx, req, refusal, message.to_string());
+    Response::error(refusal.status(), message)
 }
 
 /// Parses a webhook and hands it to the writer; the answer is built after COMMIT.
@@ -133,8 +128,12 @@ pub fn receive(cx: &mut Context, req: &Request) -> Handled {
     let parsed = match parsed {
         Ok(p) => p,
         Err(payload::Malformed(reason)) => {
-            log_rejection(cx, req, "malformed", reason.clone());
-            return Handled::Now(Response::error(400, &format!("malformed body: {reason}")));
+            let refusal = Refusal::Malformed;
+            log_rejection(cx, req, refusal, reason.clone());
+            return Handled::Now(Response::error(
+                refusal.status(),
+                &format!("malformed body: {reason}"),
+            ));
         }
     };
     let size = req.body.len();
@@ -203,9 +202,10 @@ fn response_for(
     }
 }
 
-pub fn log_rejection(cx: &Context, req: &Request, reason: &'static str, detail: String) {
+pub fn log_rejection(cx: &Context, req: &Request, refusal: Refusal, detail: String) {
     info!(
-        "webhook rejected reason={reason} method={} path={} size={} from={}",
+        "webhook rejected reason={} method={} path={} size={} from={}",
+        refusal.code(),
         log_safe(&req.method),
         log_safe(&req.path),
         req.body.len(),
@@ -214,7 +214,7 @@ pub fn log_rejection(cx: &Context, req: &Request, reason: &'static str, detail: 
     let shown = request_excerpt(&req.body, &redact_query(&req.query), EXCERPT_CHARS);
     cx.state.writer.reject(Rejection {
         received_at_ms: now_ms(),
-        reason,
+        refusal,
         detail,
         method: req.method.clone(),
         path: req.path.clone(),

@@ -20,6 +20,7 @@ mod probing;
 mod proxy;
 mod read_api;
 mod real_chatrace;
+mod refusals;
 mod reply;
 mod setup;
 mod store;

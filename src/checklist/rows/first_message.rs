@@ -12,7 +12,7 @@ pub fn row(f: &FirstMessageFacts, lang: Lang, now_ms: i64) -> Check {
             let mut facts = Vec::new();
             if *test_messages > 0 {
                 facts.push(Fact::new(
-                    lang.pick("Test messages stored", "Тестовых сообщений сохранено"),
+                    lang.t("first_message_test_messages_stored"),
                     test_messages.to_string(),
                     FactKind::Text,
                 ));
@@ -21,17 +21,9 @@ pub fn row(f: &FirstMessageFacts, lang: Lang, now_ms: i64) -> Check {
                 key: "first_message",
                 status: Status::Todo,
                 title: lang
-                    .pick(
-                        "Waiting for the first Instagram message",
-                        "Ждём первое сообщение из Instagram",
-                    )
+                    .t("first_message_waiting_first_instagram_message")
                     .into(),
-                detail: lang
-                    .pick(
-                        "Send a direct message to your Instagram account from another account; it appears here within seconds. \"Send a test webhook\" checks the relay's side alone.",
-                        "Напишите в директ вашего Instagram-аккаунта с другого аккаунта; сообщение появится здесь через несколько секунд. «Отправить тестовый вебхук» проверяет только сторону relay.",
-                    )
-                    .into(),
+                detail: lang.t("first_message_send_direct_message_your").into(),
                 facts,
                 actions: vec![Action::SendTest],
             };
@@ -51,36 +43,25 @@ pub fn row(f: &FirstMessageFacts, lang: Lang, now_ms: i64) -> Check {
     let channel = m.channel.clone().unwrap_or_else(|| "?".into());
     let instagram = channel.eq_ignore_ascii_case("instagram");
     let detail = if instagram {
-        lang.pick(
-            "Messages arrive and are stored. Setup is done.",
-            "Сообщения приходят и сохраняются. Настройка завершена.",
-        )
-        .to_string()
+        lang.t("first_message_messages_arrive_stored_setup")
+            .to_string()
     } else {
         format!(
             "{} \"{channel}\". {}",
-            lang.pick(
-                "Messages arrive, but the first came on the channel",
-                "Сообщения приходят, но первое пришло по каналу"
-            ),
-            lang.pick(
-                "If you expect Instagram messages, check that the flow runs for Instagram and sends channel \"instagram\".",
-                "Если вы ждёте сообщения из Instagram, проверьте, что сценарий работает для Instagram и передаёт channel \"instagram\".",
-            )
+            lang.t("first_message_messages_arrive_but_first"),
+            lang.t("first_message_if_you_expect_instagram")
         )
     };
     Check {
         key: "first_message",
         status: Status::Ok,
-        title: lang
-            .pick("First message received", "Первое сообщение получено")
-            .into(),
+        title: lang.t("first_message_first_message_received").into(),
         detail,
         facts: vec![
-            Fact::new(lang.pick("From", "От кого"), who, FactKind::Text),
-            Fact::new(lang.pick("Channel", "Канал"), channel, FactKind::Text),
+            Fact::new(lang.t("first_message_from"), who, FactKind::Text),
+            Fact::new(lang.t("first_message_channel"), channel, FactKind::Text),
             Fact::new(
-                lang.pick("Received", "Получено"),
+                lang.t("first_message_received"),
                 when_text(m.received_at_ms, now_ms, lang),
                 FactKind::Text,
             ),

@@ -23,32 +23,20 @@ pub fn row(targets: &[TargetStatus], lang: Lang, now_ms: i64) -> Check {
     }
     let (title, detail) = match status {
         Status::Ok => (
-            lang.pick("Messages reach your app", "Сообщения доходят до вашего приложения"),
-            lang.pick(
-                "Every message is pushed to the forward URL; failed attempts are retried on schedule.",
-                "Каждое сообщение отправляется на адрес пересылки; неудачные попытки повторяются по расписанию.",
-            ),
+            lang.t("forwarding_messages_reach_your_app"),
+            lang.t("forwarding_every_message_pushed_forward"),
         ),
         Status::Todo => (
-            lang.pick("Nothing forwarded yet", "Пока ничего не переслано"),
-            lang.pick(
-                "Messages are pushed to your app as they arrive; none has been yet.",
-                "Сообщения отправляются в ваше приложение по мере поступления; пока не было ни одного.",
-            ),
+            lang.t("forwarding_nothing_forwarded_yet"),
+            lang.t("forwarding_messages_pushed_your_app"),
         ),
         Status::Warn => (
-            lang.pick("Forwarding is behind", "Пересылка отстаёт"),
-            lang.pick(
-                "Deliveries are waiting or failing for now and will be retried. Check that your app answers 2xx; the last error is shown.",
-                "Доставки ждут или пока не удаются и будут повторены. Проверьте, что ваше приложение отвечает 2xx; последняя ошибка показана ниже.",
-            ),
+            lang.t("forwarding_forwarding_behind"),
+            lang.t("forwarding_deliveries_waiting_or_failing"),
         ),
         Status::Fail => (
-            lang.pick("Some messages were not forwarded", "Часть сообщений не переслана"),
-            lang.pick(
-                "Some deliveries failed after every retry. Fix your app's endpoint (the last error is shown); the messages stay in the database and in /api/messages.",
-                "Часть доставок не удалась после всех повторов. Исправьте адрес вашего приложения (последняя ошибка показана ниже); сообщения остаются в базе и в /api/messages.",
-            ),
+            lang.t("forwarding_some_messages_were_not"),
+            lang.t("forwarding_some_deliveries_failed_after"),
         ),
     };
     Check {
@@ -83,18 +71,18 @@ fn target_status(t: &TargetStatus) -> Status {
 fn target_facts(t: &TargetStatus, now_ms: i64, lang: Lang) -> Vec<Fact> {
     let mut summary = format!(
         "{} {}, {} {}, {} {}",
-        lang.pick("delivered", "доставлено"),
+        lang.t("forwarding_delivered"),
         t.delivered,
-        lang.pick("pending", "в очереди"),
+        lang.t("forwarding_pending"),
         t.pending,
-        lang.pick("failed", "не доставлено"),
+        lang.t("forwarding_failed"),
         t.failed
     );
     if let Some(age) = t.oldest_pending_age_seconds {
         let at = now_ms - age * 1000;
         summary.push_str(&format!(
             "; {} {}",
-            lang.pick("oldest pending since", "старейшая в очереди с"),
+            lang.t("forwarding_oldest_pending_since"),
             when_text(at, now_ms, lang)
         ));
     }
@@ -105,7 +93,7 @@ fn target_facts(t: &TargetStatus, now_ms: i64, lang: Lang) -> Vec<Fact> {
             .map(|s| format!("HTTP {s} "))
             .unwrap_or_default();
         facts.push(Fact::new(
-            lang.pick("Last error", "Последняя ошибка"),
+            lang.t("forwarding_last_error"),
             format!("{status}{}", t.last_error.as_deref().unwrap_or("")),
             FactKind::Excerpt,
         ));

@@ -15,12 +15,9 @@ pub fn row(f: &PublicUrlFacts, lang: Lang) -> Check {
         return Check {
             key: "public_url",
             status: Status::Todo,
-            title: lang.pick("Set the public address", "Задайте публичный адрес").into(),
+            title: lang.t("public_url_set_public_address").into(),
             detail: lang
-                .pick(
-                    "Chatrace calls the relay from the internet over https. Put Caddy or nginx with a certificate in front of the relay and start it with --public-url https://your.domain (or CHATRACE_RELAY_PUBLIC_URL). For a local try, `ngrok http PORT` gives a temporary https address.",
-                    "Chatrace обращается к relay из интернета по https. Поставьте перед relay Caddy или nginx с сертификатом и запустите relay с --public-url https://ваш.домен (или CHATRACE_RELAY_PUBLIC_URL). Для пробы на своём компьютере `ngrok http ПОРТ` даст временный https-адрес.",
-                )
+                .t("public_url_chatrace_calls_relay_from")
                 .replace("PORT", &f.addr.port().to_string())
                 .replace("ПОРТ", &f.addr.port().to_string()),
             facts: Vec::new(),
@@ -32,15 +29,12 @@ pub fn row(f: &PublicUrlFacts, lang: Lang) -> Check {
     let mut sentences = Vec::new();
     let status = match &f.probe {
         None => {
-            sentences.push(lang.pick(
-                "The relay runs with one worker, so it cannot answer its own probe; start it with --workers 2 or more to have the address checked.",
-                "Relay работает с одним обработчиком и не может ответить на собственную проверку; запустите его с --workers 2 или больше, чтобы адрес проверялся.",
-            ).to_string());
+            sentences.push(lang.t("public_url_relay_runs_with_one").to_string());
             Status::Warn
         }
         Some(outcome) => {
             facts.push(Fact::new(
-                lang.pick("Self-check", "Самопроверка"),
+                lang.t("public_url_self_check"),
                 probe_text(outcome, lang),
                 FactKind::Text,
             ));
@@ -59,29 +53,17 @@ pub fn row(f: &PublicUrlFacts, lang: Lang) -> Check {
         status.max(Status::Warn)
     };
     if status == Status::Fail {
-        sentences.push(lang.pick(
-            "(This check runs from the server itself. If its network cannot reach its own public address, the check fails although Chatrace gets through: then trust the webhook row below.)",
-            "(Проверка идёт с самого сервера. Если его сеть не может достучаться до собственного публичного адреса, проверка не пройдёт, хотя Chatrace достучится: тогда верьте строке про вебхук ниже.)",
-        ).to_string());
+        sentences.push(lang.t("public_url_check_runs_from_server").to_string());
     }
     if sentences.is_empty() {
-        sentences.push(
-            lang.pick(
-                "The relay reached itself at this address: Chatrace can too.",
-                "Relay достучался до себя по этому адресу, значит и Chatrace сможет.",
-            )
-            .to_string(),
-        );
+        sentences.push(lang.t("public_url_relay_reached_itself_at").to_string());
     }
     Check {
         key: "public_url",
         status,
         title: match status {
-            Status::Ok => lang.pick("Public address works", "Публичный адрес работает"),
-            _ => lang.pick(
-                "Public address needs attention",
-                "Публичный адрес требует внимания",
-            ),
+            Status::Ok => lang.t("public_url_public_address_works"),
+            _ => lang.t("public_url_public_address_needs_attention"),
         }
         .into(),
         detail: sentences.join(" "),
@@ -92,21 +74,11 @@ pub fn row(f: &PublicUrlFacts, lang: Lang) -> Check {
 
 fn probe_text(outcome: &ProbeOutcome, lang: Lang) -> String {
     match outcome {
-        ProbeOutcome::Ours => lang
-            .pick(
-                "this relay answered (it recognised its own one-time code)",
-                "ответил этот relay (он узнал свой одноразовый код)",
-            )
-            .into(),
-        ProbeOutcome::OtherRelay => lang
-            .pick(
-                "another chatrace-relay answered, not this process",
-                "ответил другой chatrace-relay, а не этот процесс",
-            )
-            .into(),
+        ProbeOutcome::Ours => lang.t("public_url_relay_answered_recognised_own").into(),
+        ProbeOutcome::OtherRelay => lang.t("public_url_another_chatrace_relay_answered").into(),
         ProbeOutcome::Foreign { status, excerpt } => format!(
             "{} HTTP {status}: {excerpt}",
-            lang.pick("answered by something else:", "ответил кто-то другой:")
+            lang.t("public_url_answered_by_something_else")
         ),
         ProbeOutcome::Unreachable(failure) => describe_failure(failure, lang),
     }
@@ -115,48 +87,29 @@ fn probe_text(outcome: &ProbeOutcome, lang: Lang) -> String {
 fn probe_fix(outcome: &ProbeOutcome, addr: SocketAddr, lang: Lang) -> String {
     let text = match outcome {
         ProbeOutcome::Ours => "",
-        ProbeOutcome::OtherRelay => lang.pick(
-            "The address leads to a different chatrace-relay (an old process or another server). Point the reverse proxy at this one, listening on ADDR.",
-            "Адрес ведёт на другой chatrace-relay (старый процесс или другой сервер). Направьте обратный прокси на этот, он слушает ADDR.",
-        ),
-        ProbeOutcome::Foreign { .. } => lang.pick(
-            "Something else answers at this address: the reverse proxy does not pass /instagram/webhook to this relay, listening on ADDR. Check the proxy's upstream and path, and that the address is https if the proxy redirects.",
-            "По этому адресу отвечает что-то другое: обратный прокси не передаёт /instagram/webhook этому relay, который слушает ADDR. Проверьте upstream и путь в настройках прокси, а если прокси перенаправляет, укажите адрес с https.",
-        ),
-        ProbeOutcome::Unreachable(Failure::Dns(_)) => lang.pick(
-            "The host name does not resolve: create a DNS record (A or AAAA) for it pointing to this server, or fix the typo in --public-url.",
-            "Имя хоста не находится в DNS: создайте для него запись A или AAAA, указывающую на этот сервер, или исправьте опечатку в --public-url.",
-        ),
-        ProbeOutcome::Unreachable(Failure::Refused(_)) => lang.pick(
-            "Nothing accepts connections there: start the reverse proxy (Caddy or nginx) on ports 443 and 80, open them in the firewall, and let it forward to the relay at ADDR.",
-            "Там никто не принимает соединения: запустите обратный прокси (Caddy или nginx) на портах 443 и 80, откройте их в файрволе и настройте передачу на relay по адресу ADDR.",
-        ),
-        ProbeOutcome::Unreachable(Failure::Tls(_)) => lang.pick(
-            "HTTPS does not work: the certificate is missing, expired or made for another name. Caddy obtains one by itself; with nginx use certbot.",
-            "HTTPS не работает: сертификата нет, он просрочен или выписан на другое имя. Caddy получает сертификат сам; для nginx используйте certbot.",
-        ),
-        ProbeOutcome::Unreachable(Failure::Timeout) => lang.pick(
-            "No answer in time: a firewall probably drops the traffic, or the proxy cannot reach the relay at ADDR.",
-            "Ответа не дождались: вероятно, файрвол отбрасывает трафик или прокси не может достучаться до relay по адресу ADDR.",
-        ),
-        ProbeOutcome::Unreachable(Failure::Other(_)) => lang.pick(
-            "The request failed: check the address and the reverse proxy.",
-            "Запрос не удался: проверьте адрес и обратный прокси.",
-        ),
+        ProbeOutcome::OtherRelay => lang.t("public_url_address_leads_different_chatrace"),
+        ProbeOutcome::Foreign { .. } => lang.t("public_url_something_else_answers_at"),
+        ProbeOutcome::Unreachable(Failure::Dns(_)) => lang.t("public_url_host_name_does_not"),
+        ProbeOutcome::Unreachable(Failure::Refused(_)) => {
+            lang.t("public_url_nothing_accepts_connections_there")
+        }
+        ProbeOutcome::Unreachable(Failure::Tls(_)) => lang.t("public_url_https_does_not_work"),
+        ProbeOutcome::Unreachable(Failure::Timeout) => lang.t("public_url_no_answer_time_firewall"),
+        ProbeOutcome::Unreachable(Failure::Other(_)) => {
+            lang.t("public_url_request_failed_check_address")
+        }
     };
     text.replace("ADDR", &addr.to_string())
 }
 
 fn concern_text(concern: UrlConcern, addr: SocketAddr, lang: Lang) -> String {
     match concern {
-        UrlConcern::NotHttps => lang.pick(
-            "Chatrace needs an https:// address: put Caddy or nginx with a certificate in front of the relay and use https://your.domain as --public-url.",
-            "Chatrace нужен адрес https://: поставьте перед relay Caddy или nginx с сертификатом и укажите https://ваш.домен в --public-url.",
-        ).to_string(),
-        UrlConcern::PrivateHost => lang.pick(
-            "This address is not reachable from the internet (localhost or a private network). For a local try run `ngrok http PORT` and use the https address it prints as --public-url.",
-            "Этот адрес недоступен из интернета (localhost или частная сеть). Для пробы на своём компьютере запустите `ngrok http PORT` и укажите выданный им https-адрес в --public-url.",
-        ).replace("PORT", &addr.port().to_string()),
+        UrlConcern::NotHttps => lang
+            .t("public_url_chatrace_needs_https_address")
+            .to_string(),
+        UrlConcern::PrivateHost => lang
+            .t("public_url_address_not_reachable_from")
+            .replace("PORT", &addr.port().to_string()),
     }
 }
 

@@ -20,22 +20,18 @@ pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
         .is_some_and(|max| (f.db_bytes + f.wal_bytes).saturating_mul(10) > max.saturating_mul(9));
     let mut facts = vec![
         Fact::new(
-            lang.pick("Version", "Версия"),
+            lang.t("server_version"),
             env!("CARGO_PKG_VERSION"),
             FactKind::Text,
         ),
         Fact::new(
-            lang.pick("Uptime", "Работает"),
+            lang.t("server_uptime"),
             duration_text(now_ms - f.started_at_ms, lang),
             FactKind::Text,
         ),
+        Fact::new(lang.t("server_database"), f.db_path.clone(), FactKind::Code),
         Fact::new(
-            lang.pick("Database", "База данных"),
-            f.db_path.clone(),
-            FactKind::Code,
-        ),
-        Fact::new(
-            lang.pick("Database size", "Размер базы"),
+            lang.t("server_database_size"),
             format!(
                 "{} (+ WAL {})",
                 bytes_text(f.db_bytes, lang),
@@ -44,7 +40,7 @@ pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
             FactKind::Text,
         ),
         Fact::new(
-            lang.pick("Durability", "Надёжность"),
+            lang.t("server_durability"),
             format!(
                 "journal_mode={}, synchronous={}",
                 f.journal_mode, f.synchronous
@@ -54,33 +50,33 @@ pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
     ];
     if let Some(max) = f.max_db_bytes {
         facts.push(Fact::new(
-            lang.pick("Size limit", "Предел размера"),
+            lang.t("server_size_limit"),
             bytes_text(max, lang),
             FactKind::Text,
         ));
     }
     let kept = |ms: Option<i64>| match ms {
         Some(ms) => duration_text(ms, lang),
-        None => lang.pick("for ever", "бессрочно").to_string(),
+        None => lang.t("server_ever").to_string(),
     };
     facts.push(Fact::new(
-        lang.pick("Retention", "Хранение"),
+        lang.t("server_retention"),
         format!(
             "{} {}, {} {}",
-            lang.pick("messages", "сообщения"),
+            lang.t("server_messages"),
             kept(f.keep_messages_ms),
-            lang.pick("raw requests", "исходные запросы"),
+            lang.t("server_raw_requests"),
             kept(f.keep_raw_ms.or(f.keep_messages_ms)),
         ),
         FactKind::Text,
     ));
     if let Some(disk) = f.disk {
         facts.push(Fact::new(
-            lang.pick("Free disk space", "Свободно на диске"),
+            lang.t("server_free_disk_space"),
             format!(
                 "{} {} {} ({}%)",
                 bytes_text(disk.free, lang),
-                lang.pick("of", "из"),
+                lang.t("server_of"),
                 bytes_text(disk.total, lang),
                 disk.free.saturating_mul(100) / disk.total.max(1)
             ),
@@ -88,33 +84,18 @@ pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
         ));
     }
     let (status, detail) = if !durable {
-        (Status::Fail, lang.pick(
-            "The database is not in WAL mode with synchronous=FULL, so an acknowledged webhook could be lost on power failure. Is the file on a network filesystem? Keep it on a local disk.",
-            "База данных не в режиме WAL с synchronous=FULL, поэтому принятый вебхук может пропасть при отключении питания. Файл лежит на сетевой файловой системе? Держите его на локальном диске.",
-        ))
+        (Status::Fail, lang.t("server_database_not_wal_mode"))
     } else if low_disk {
-        (Status::Warn, lang.pick(
-            "Little free disk space is left: free some space or move the database, or webhooks will be answered 503 once the disk is full. --max-db-mb makes the relay refuse cleanly before that.",
-            "Свободного места на диске мало: освободите место или перенесите базу, иначе при заполнении диска вебхуки получат ответ 503. С --max-db-mb relay заранее и аккуратно перестанет принимать запись.",
-        ))
+        (Status::Warn, lang.t("server_little_free_disk_space"))
     } else if near_cap {
-        (Status::Warn, lang.pick(
-            "The database is above 90% of --max-db-mb; at the limit new webhooks are answered 503. Raise the limit or export and clear old data.",
-            "База заняла больше 90% от --max-db-mb; на пределе новые вебхуки получат ответ 503. Поднимите предел или выгрузите и удалите старые данные.",
-        ))
+        (Status::Warn, lang.t("server_database_above_90_max"))
     } else {
-        (
-            Status::Ok,
-            lang.pick(
-                "Every acknowledged webhook is on disk before the answer goes out.",
-                "Каждый принятый вебхук записан на диск до того, как уходит ответ.",
-            ),
-        )
+        (Status::Ok, lang.t("server_every_acknowledged_webhook_disk"))
     };
     Check {
         key: "server",
         status,
-        title: lang.pick("Relay is running", "Relay работает").into(),
+        title: lang.t("server_relay_running").into(),
         detail: detail.into(),
         facts,
         actions: Vec::new(),

@@ -17,36 +17,29 @@ pub fn row(f: &TokenFacts, lang: Lang, now_ms: i64) -> Check {
         _ => Status::Fail,
     };
     let mut facts = vec![Fact::new(
-        lang.pick("Chatrace API", "API Chatrace"),
+        lang.t("token_chatrace_api"),
         f.api_url.clone(),
         FactKind::Code,
     )];
     if *check != TokenCheck::Missing {
         facts.push(Fact::new(
-            lang.pick("Result", "Результат"),
+            lang.t("token_result"),
             token_verdict(check, lang),
             FactKind::Text,
         ));
     }
     if let TokenCheck::Valid { account } = check {
         if let Some(named) = account_text(account, lang) {
-            facts.push(Fact::new(
-                lang.pick("Account", "Аккаунт"),
-                named,
-                FactKind::Text,
-            ));
+            facts.push(Fact::new(lang.t("token_account"), named, FactKind::Text));
         }
     }
     if let Some(problem) = &f.shape {
         // A hint only: white-label installs issue tokens of other shapes.
         facts.push(Fact::new(
-            lang.pick("Token shape", "Вид токена"),
+            lang.t("token_token_shape"),
             format!(
                 "{} {}",
-                lang.pick(
-                    "unlike the usual <digits>.<letters and digits>:",
-                    "не как обычный <цифры>.<буквы и цифры>:"
-                ),
+                lang.t("token_unlike_usual_digits_letters"),
                 token_shape_hint(problem, lang)
             ),
             FactKind::Text,
@@ -54,7 +47,7 @@ pub fn row(f: &TokenFacts, lang: Lang, now_ms: i64) -> Check {
     }
     if let Some(at) = f.checked_at_ms {
         facts.push(Fact::new(
-            lang.pick("Checked", "Проверено"),
+            lang.t("token_checked"),
             when_text(at, now_ms, lang),
             FactKind::Text,
         ));
@@ -63,8 +56,8 @@ pub fn row(f: &TokenFacts, lang: Lang, now_ms: i64) -> Check {
         facts.push(Fact::new(
             &format!(
                 "{} {account} {}",
-                lang.pick("Account settings (if", "Настройки аккаунта (если"),
-                lang.pick("is your account id)", "— номер вашего аккаунта)")
+                lang.t("token_account_settings_if"),
+                lang.t("token_your_account_id")
             ),
             chatrace::settings_link(account),
             FactKind::Link,
@@ -79,9 +72,9 @@ pub fn row(f: &TokenFacts, lang: Lang, now_ms: i64) -> Check {
         key: "chatrace_token",
         status,
         title: match status {
-            Status::Ok => lang.pick("Chatrace token works", "Токен Chatrace работает"),
-            Status::Todo => lang.pick("Add a Chatrace API token", "Добавьте токен API Chatrace"),
-            _ => lang.pick("Chatrace token is not accepted", "Токен Chatrace не принят"),
+            Status::Ok => lang.t("token_chatrace_token_works"),
+            Status::Todo => lang.t("token_add_chatrace_api_token"),
+            _ => lang.t("token_chatrace_token_not_accepted"),
         }
         .into(),
         detail: if status == Status::Ok {

@@ -5,17 +5,18 @@ use super::when_text;
 use crate::checklist::facts::WebhookFacts;
 use crate::checklist::{Check, Fact, FactKind, Status, EXCERPT_CHARS};
 use crate::i18n::Lang;
+use crate::outcome::{Flag, Refusal, Trouble, UnknownCode};
 use crate::store::{Problem, ProblemBody};
 
 pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
     let mut facts = paste_values(f, lang);
     if let Some(arrival) = &f.last_arrival {
         facts.push(Fact::new(
-            lang.pick("Last request", "Последний запрос"),
+            lang.t("webhook_last_request"),
             format!(
                 "{}, {} {}",
                 when_text(arrival.received_at_ms, now_ms, lang),
-                lang.pick("from", "с адреса"),
+                lang.t("webhook_from"),
                 arrival.remote_addr.as_deref().unwrap_or("?")
             ),
             FactKind::Text,
@@ -27,32 +28,18 @@ pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
     let (status, title, detail) = match (f.problems.first(), &f.last_arrival) {
         (Some(latest), _) => (
             Status::Warn,
-            lang.pick(
-                "Requests arrive, but something is wrong",
-                "Запросы приходят, но что-то не так",
-            ),
+            lang.t("webhook_requests_arrive_but_something"),
             problem_advice(latest, lang),
         ),
         (None, Some(_)) => (
             Status::Ok,
-            lang.pick("Chatrace reaches the relay", "Chatrace достучался до relay"),
-            lang.pick(
-                "Requests with the right secret arrive. The values below stay here for reference.",
-                "Запросы с правильным секретом приходят. Значения ниже остаются здесь для справки.",
-            )
-            .to_string(),
+            lang.t("webhook_chatrace_reaches_relay"),
+            lang.t("webhook_requests_with_right_secret").to_string(),
         ),
         (None, None) => (
             Status::Todo,
-            lang.pick(
-                "Add the External Request in Chatrace",
-                "Добавьте External Request в Chatrace",
-            ),
-            lang.pick(
-                "In a Chatrace flow that runs on every incoming Instagram message (a default reply or a catch-all rule), add an External Request action with exactly these values. The body is written with Chatrace's own system fields ({{user_id}}, {{last_input}}…): paste it as it is. This row turns green when the first request arrives.",
-                "В сценарии Chatrace, который запускается на каждое входящее сообщение Instagram (ответ по умолчанию или правило «на всё»), добавьте действие External Request ровно с этими значениями. Тело написано системными полями самого Chatrace ({{user_id}}, {{last_input}}…): вставьте его как есть. Строка станет зелёной, когда придёт первый запрос.",
-            )
-            .to_string(),
+            lang.t("webhook_add_external_request_chatrace"),
+            lang.t("webhook_chatrace_flow_runs_every").to_string(),
         ),
     };
     Check {
@@ -73,33 +60,26 @@ fn paste_values(f: &WebhookFacts, lang: Lang) -> Vec<Fact> {
         None => {
             facts.push(Fact::new("URL", f.local_url.clone(), FactKind::Code));
             facts.push(Fact::new(
-                lang.pick("Note", "Примечание"),
-                lang.pick(
-                    "This is the local address: Chatrace cannot reach it. Set the public address first; the URL here follows it.",
-                    "Это локальный адрес: Chatrace до него не достучится. Сначала задайте публичный адрес, и URL здесь сменится на него.",
-                ),
+                lang.t("webhook_note"),
+                lang.t("webhook_local_address_chatrace_cannot"),
                 FactKind::Text,
             ));
         }
     }
     facts.extend([
-        Fact::new(lang.pick("Method", "Метод"), "POST", FactKind::Code),
+        Fact::new(lang.t("webhook_method"), "POST", FactKind::Code),
         Fact::new(
-            lang.pick("Header name", "Имя заголовка"),
+            lang.t("webhook_header_name"),
             "X-Webhook-Secret",
             FactKind::Code,
         ),
         Fact::new(
-            lang.pick("Header value", "Значение заголовка"),
+            lang.t("webhook_header_value"),
             f.secret.clone(),
             FactKind::Secret,
         ),
         Fact::new("Content-Type", "application/json", FactKind::Code),
-        Fact::new(
-            lang.pick("Body", "Тело запроса"),
-            body_template(),
-            FactKind::Code,
-        ),
+        Fact::new(lang.t("webhook_body"), body_template(), FactKind::Code),
     ]);
     facts
 }
@@ -143,92 +123,82 @@ fn problem_facts(problem: &Problem, now_ms: i64, lang: Lang) -> [Fact; 2] {
         Fact::new(
             &format!(
                 "{}, {}",
-                reason_name(&problem.reason, lang),
+                problem_name(problem, lang),
                 when_text(problem.received_at_ms, now_ms, lang)
             ),
             format!(
                 "{} ({} {})",
                 problem_detail(problem, lang),
-                lang.pick("from", "с адреса"),
+                lang.t("webhook_from"),
                 problem.remote_addr.as_deref().unwrap_or("?")
             ),
             FactKind::Text,
         ),
-        Fact::new(lang.pick("Excerpt", "Фрагмент"), excerpt, FactKind::Excerpt),
+        Fact::new(lang.t("webhook_excerpt"), excerpt, FactKind::Excerpt),
     ]
 }
 
 /// What went wrong, in the reader's language where the relay knows the words; otherwise the
 /// stored detail, which names the specific path or parser error.
 fn problem_detail(problem: &Problem, lang: Lang) -> String {
-    match problem.reason.as_str() {
-        "bad_secret" => lang.pick(
-            "the secret did not match: copy it again from the header value above",
-            "секрет не совпал: скопируйте его заново из значения заголовка выше",
-        ),
-        "missing_secret" => lang.pick(
-            "no X-Webhook-Secret header (and no ?secret= in the URL)",
-            "нет заголовка X-Webhook-Secret (и нет ?secret= в адресе)",
-        ),
-        _ => &problem.detail,
+    match &problem.trouble {
+        Ok(Trouble::Refused(Refusal::BadSecret | Refusal::BadVerifyToken)) => {
+            lang.t("webhook_secret_did_not_match").to_string()
+        }
+        Ok(Trouble::Refused(Refusal::MissingSecret)) => {
+            lang.t("webhook_no_x_webhook_secret").to_string()
+        }
+        Ok(Trouble::Flagged(flag)) => flag.describe(),
+        Ok(Trouble::Refused(_)) | Err(_) => problem.detail.clone(),
     }
-    .to_string()
 }
 
-fn reason_name(reason: &str, lang: Lang) -> String {
-    let name = match reason {
-        "bad_secret" => lang.pick("Wrong secret", "Неверный секрет"),
-        "missing_secret" => lang.pick("No secret", "Нет секрета"),
-        "wrong_path" => lang.pick("Wrong path", "Неверный путь"),
-        "malformed" => lang.pick("Unreadable body", "Нечитаемое тело"),
-        "unfilled_placeholders" => {
-            lang.pick("Variables not filled in", "Переменные не подставлены")
-        }
-        "no_message" => lang.pick("No message found", "Сообщение не найдено"),
-        other => other,
-    };
-    name.to_string()
+/// The name the page's tables give it too; a code of another version as it is.
+fn problem_name(problem: &Problem, lang: Lang) -> String {
+    match &problem.trouble {
+        Ok(Trouble::Refused(refusal)) => lang.t(refusal.words().0).to_string(),
+        Ok(Trouble::Flagged(flag)) => lang.t(flag.label_key()).to_string(),
+        Err(UnknownCode(code)) => code.clone(),
+    }
 }
 
 fn problem_advice(problem: &Problem, lang: Lang) -> String {
-    let advice = match problem.reason.as_str() {
-        "bad_secret" | "missing_secret" => lang.pick(
-            "A request came without the right secret. Copy the header name X-Webhook-Secret and its value exactly as shown below into the External Request's headers.",
-            "Пришёл запрос без правильного секрета. Скопируйте имя заголовка X-Webhook-Secret и его значение в заголовки External Request точно как показано ниже.",
-        ),
-        "wrong_path" => lang.pick(
-            "A request came to a wrong path. The URL in the External Request must end with /instagram/webhook; copy it from below.",
-            "Запрос пришёл не по тому пути. URL в External Request должен заканчиваться на /instagram/webhook; скопируйте его ниже.",
-        ),
-        "malformed" => lang.pick(
-            "A request body could not be read. Check the template's quotes and commas, and set Content-Type to application/json.",
-            "Тело запроса не удалось прочитать. Проверьте кавычки и запятые в шаблоне и укажите Content-Type application/json.",
-        ),
-        "unfilled_placeholders" => return unfilled_advice(&problem.detail, lang),
-        _ => lang.pick(
-            "A request arrived, but the relay found no message in it. Use the body template below: it needs at least user_id and text.",
-            "Запрос пришёл, но relay не нашёл в нём сообщения. Используйте шаблон тела ниже: нужны как минимум user_id и text.",
-        ),
+    let refused = match &problem.trouble {
+        Ok(Trouble::Refused(refusal)) => Some(*refusal),
+        Ok(Trouble::Flagged(Flag::UnfilledPlaceholders(fields))) => {
+            return unfilled_advice(fields, lang)
+        }
+        Ok(Trouble::Flagged(Flag::NoMessage(_))) | Err(_) => None,
+    };
+    let advice = match refused {
+        Some(Refusal::BadSecret | Refusal::BadVerifyToken | Refusal::MissingSecret) => {
+            lang.t("webhook_request_came_without_right")
+        }
+        Some(Refusal::WrongPath | Refusal::WrongMethod) => {
+            lang.t("webhook_request_came_wrong_path")
+        }
+        Some(Refusal::Malformed) => lang.t("webhook_request_body_could_not"),
+        // Not a sign of a misconfigured caller: never listed as a problem.
+        Some(
+            Refusal::TooLarge
+            | Refusal::HeadTooLarge
+            | Refusal::Incomplete
+            | Refusal::Overdue
+            | Refusal::BadFraming,
+        )
+        | None => lang.t("webhook_request_arrived_but_relay"),
     };
     advice.to_string()
 }
 
 /// Names each unfilled field the relay needs and the exact Chatrace variable to put there.
-/// `detail` is the stored flag detail: "variables not filled in: contact_id, text".
-fn unfilled_advice(detail: &str, lang: Lang) -> String {
-    let fields = detail.rsplit_once(": ").map_or("", |(_, list)| list);
+fn unfilled_advice(fields: &[String], lang: Lang) -> String {
     let fixes: Vec<String> = fields
-        .split(", ")
+        .iter()
         .filter_map(|field| Some(format!("\"{field}\" → {}", variable_for(field)?)))
         .collect();
-    let lead = lang.pick(
-        "Chatrace sent a variable name instead of a value: it has no such variable, so the request carries no message. Put Chatrace's own variable there:",
-        "Chatrace прислал имя переменной вместо значения: такой переменной у него нет, поэтому в запросе нет сообщения. Поставьте туда переменную самого Chatrace:",
-    );
-    let tail = lang.pick(
-        "Or paste the body below as it is.",
-        "Или вставьте тело ниже как есть.",
-    );
+    let lead = lang.t("webhook_chatrace_sent_variable_name");
+    let tail = lang.t("webhook_or_paste_body_below");
     if fixes.is_empty() {
         format!("{} {{{{user_id}}}}, {{{{last_input}}}}. {tail}", lead)
     } else {
@@ -249,10 +219,14 @@ mod tests {
         }
     }
 
-    fn problem(reason: &str, detail: &str, body: ProblemBody) -> Problem {
+    /// A problem as the store reads it back from its stored code and detail.
+    fn problem(code: &str, detail: &str, body: ProblemBody) -> Problem {
         Problem {
             received_at_ms: NOW - 2 * MINUTE,
-            reason: reason.into(),
+            trouble: code
+                .parse()
+                .map(Trouble::Refused)
+                .or_else(|_| Flag::from_stored(code, detail).map(Trouble::Flagged)),
             detail: detail.into(),
             remote_addr: Some("198.51.100.7".into()),
             body,
@@ -377,9 +351,9 @@ mod tests {
             ),
             (
                 "no_message",
-                "no contact_id",
-                "No message found",
-                "no contact_id",
+                "no message found: no contact_id",
+                "No message in the body",
+                "no message found: no contact_id",
                 "found no message",
                 "не нашёл в нём сообщения",
             ),
@@ -495,13 +469,14 @@ mod tests {
 
     #[test]
     fn an_unfilled_id_or_text_names_the_variable_to_pick() {
-        let advice = unfilled_advice("variables not filled in: contact_id, text", Lang::En);
+        let fields = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let advice = unfilled_advice(&fields(&["contact_id", "text"]), Lang::En);
         assert!(advice.contains("\"contact_id\" → {{user_id}}"), "{advice}");
         assert!(advice.contains("\"text\" → {{last_input}}"), "{advice}");
-        let ru = unfilled_advice("variables not filled in: user_id", Lang::Ru);
+        let ru = unfilled_advice(&fields(&["user_id"]), Lang::Ru);
         assert!(ru.contains("\"user_id\" → {{user_id}}"), "{ru}");
         assert!(ru.contains("вставьте тело ниже как есть"), "{ru}");
         // An older relay's detail without field names still says what to use.
-        assert!(unfilled_advice("", Lang::En).contains("{{user_id}}, {{last_input}}"));
+        assert!(unfilled_advice(&[], Lang::En).contains("{{user_id}}, {{last_input}}"));
     }
 }

@@ -3,218 +3,29 @@
 //! Chatrace has no fixed payload schema (the flow author names the fields), so flat bodies
 //! are read through tables of the field names seen in real receivers. Every input is
 //! untrusted: nothing here may panic, whatever the bytes.
+//!
+//! Here: telling the body's kind and collecting what its objects yield; `fields` reads flat
+//! objects, `meta` Meta's format, and `message` holds the message type and its dedup keys.
 
-use serde::{Deserialize, Serialize};
+mod fields;
+mod message;
+mod meta;
+
 use serde_json::{Map, Value};
 
-use crate::chatrace::channel_name;
-use crate::text::{fnv1a_128, parse_form};
+pub use crate::outcome::Flag;
+use crate::text::parse_form;
 use crate::time;
-
-/// Field names tried in order; a dotted name is a path into nested objects (or a literal
-/// key with a dot, as form fields have). The two a message needs are public: the checklist
-/// names the Chatrace variable for each when it arrives unfilled.
-pub const CONTACT_ID: &[&str] = &[
-    "contact_id",
-    "user_id",
-    "userId",
-    "senderId",
-    "sender_id",
-    "ms_id",
-    "from.id",
-    "sender.id",
-    "user.id",
-];
-pub const TEXT: &[&str] = &[
-    "text",
-    "message",
-    "last_input",
-    "last_text",
-    "content",
-    "body",
-    "message.text",
-];
-/// `id` is tried last and separately: flows often put the contact id there.
-const EXTERNAL_ID: &[&str] = &[
-    "message_id",
-    "messageId",
-    "mid",
-    "message.mid",
-    "message.id",
-];
-const FULL_NAME: &[&str] = &[
-    "name",
-    "full_name",
-    "from.name",
-    "sender.name",
-    "user.name",
-    "user.full_name",
-];
-/// Chatrace's system field is `{{ig_user_name}}`; one copy of its docs says `{{username}}`.
-const USERNAME: &[&str] = &[
-    "username",
-    "ig_user_name",
-    "ig_username",
-    "from.username",
-    "sender.username",
-    "user.username",
-];
-const PROFILE_PIC: &[&str] = &[
-    "profile_pic",
-    "from.profile_pic",
-    "sender.profile_pic",
-    "user.profile_pic",
-];
-/// What the message is: Chatrace's `{{last_input_type}}` says `text`, or a kind of media
-/// whose URL `{{last_input}}` then holds.
-const INPUT_TYPE: &[&str] = &["type", "last_input_type", "message_type", "message.type"];
-const MEDIA_TYPES: &[&str] = &["image", "video", "audio", "file", "voice"];
-const SENT_AT: &[&str] = &["timestamp", "time", "created_at", "sent_at"];
-/// Single-URL fields and the attachment type they imply.
-const URL_FIELDS: &[(&str, &str)] = &[
-    ("attachment_url", "file"),
-    ("image_url", "image"),
-    ("url", "file"),
-];
-/// Numbers at or above this are milliseconds; below, seconds (until the year 5138).
-const MS_THRESHOLD: f64 = 100_000_000_000.0;
-/// 9999-12-31T23:59:59.999Z: later "timestamps" are garbage, not times.
-const MAX_SENT_AT_MS: f64 = 253_402_300_799_999.0;
+use fields::{flat_message, MAX_SENT_AT_MS, MS_THRESHOLD};
+pub use fields::{CONTACT_ID, TEXT};
+pub use message::{dedup_hash, Attachment, Direction, NewMessage};
+use meta::from_meta;
 
 pub struct Request<'a> {
     pub content_type: Option<&'a str>,
     pub body: &'a [u8],
     /// The raw query string without '?', e.g. "secret=abc&contact_id=1".
     pub query: &'a str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub url: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub sent_at_ms: Option<i64>,
-    pub channel: Option<String>,
-    pub direction: Direction,
-    pub contact_id: String,
-    pub contact_name: Option<String>,
-    pub username: Option<String>,
-    /// The URL of the contact's picture, when the sender names one.
-    pub profile_pic: Option<String>,
-    pub text: Option<String>,
-    pub attachments: Vec<Attachment>,
-    pub external_id: Option<String>,
-}
-
-impl NewMessage {
-    /// The permanent dedup key: Some("x:<external_id>") when there is an external id, else
-    /// Some("t:<hex of 128-bit FNV-1a over contact_id \0 sent_at_ms \0 text>") when there is a
-    /// sender timestamp, else None (the store then dedups contact+text within a time window).
-    pub fn dedup_key(&self) -> Option<String> {
-        if let Some(id) = &self.external_id {
-            return Some(format!("x:{id}"));
-        }
-        let sent_at = self.sent_at_ms?.to_string();
-        let text = self.text.as_deref().unwrap_or("");
-        let parts: [&[u8]; 5] = [
-            self.contact_id.as_bytes(),
-            b"\0",
-            sent_at.as_bytes(),
-            b"\0",
-            text.as_bytes(),
-        ];
-        // Attachment URLs are part of the identity: two different images sent in the same
-        // second carry no text and would otherwise collide.
-        let urls = self
-            .attachments
-            .iter()
-            .flat_map(|a| [b"\0".as_slice(), a.url.as_bytes()]);
-        let hash = fnv1a_128(parts.iter().copied().chain(urls));
-        Some(format!("t:{hash:032x}"))
-    }
-}
-
-/// The stored form of a dedup key: the first 16 bytes of its SHA-256. Fixed-size and
-/// smaller than the text it is made from (an external id can be long), and still unique:
-/// unlike the FNV hash inside a `t:` key, SHA-256 cannot be steered into a collision by
-/// whoever chooses the external ids.
-pub fn dedup_hash(key: &str) -> [u8; 16] {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    let mut hash = [0u8; 16];
-    hash.copy_from_slice(&digest[..16]);
-    hash
-}
-
-impl NewMessage {
-    /// `dedup_key` as stored: see `dedup_hash`.
-    pub fn dedup_hash(&self) -> Option<[u8; 16]> {
-        self.dedup_key().map(|key| dedup_hash(&key))
-    }
-
-    /// What makes two messages without an id or a sender time "the same request again":
-    /// 128-bit FNV-1a over contact, direction, text and attachment URLs.
-    pub fn weak_key(&self) -> [u8; 16] {
-        let text = self.text.as_deref().unwrap_or("");
-        let parts: [&[u8]; 5] = [
-            self.contact_id.as_bytes(),
-            b"\0",
-            self.direction.as_str().as_bytes(),
-            b"\0",
-            text.as_bytes(),
-        ];
-        let urls = self
-            .attachments
-            .iter()
-            .flat_map(|a| [b"\0".as_slice(), a.kind.as_bytes(), b"\0", a.url.as_bytes()]);
-        fnv1a_128(parts.iter().copied().chain(urls)).to_be_bytes()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Flag {
-    /// Template variables were not filled in; the names of the fields that held them.
-    UnfilledPlaceholders(Vec<String>),
-    /// A well-formed body holding no message we can read; says what was missing.
-    NoMessage(String),
-}
-
-impl Flag {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Flag::UnfilledPlaceholders(_) => "unfilled_placeholders",
-            Flag::NoMessage(_) => "no_message",
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Flag::UnfilledPlaceholders(fields) => {
-                format!("variables not filled in: {}", fields.join(", "))
-            }
-            Flag::NoMessage(reason) => format!("no message found: {reason}"),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,210 +220,6 @@ fn form_object(s: &str, from_query: bool) -> Map<String, Value> {
     obj
 }
 
-/// How a field's value is read and when it counts as an unfilled template variable.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// Strings only; unfilled when the whole value is `{{...}}`.
-    Text,
-    /// Strings or numbers (a number keeps its exact digits); unfilled when the whole value
-    /// is `{{...}}`.
-    Scalar,
-    /// Like Scalar, but any `{{` is unfilled: a half-templated id would mix up contacts.
-    Contact,
-}
-
-/// Reads the fields of one flat object, remembering which held unfilled placeholders.
-struct Reader<'a> {
-    obj: &'a Map<String, Value>,
-    unfilled: Vec<String>,
-}
-
-impl Reader<'_> {
-    /// The first alias holding a usable value. A placeholder is skipped (and remembered)
-    /// rather than ending the search, so a half-filled flow still yields what it did fill.
-    fn pick(&mut self, aliases: &[&str], kind: Kind) -> Option<String> {
-        for &name in aliases {
-            let value = lookup(self.obj, name).and_then(|v| match kind {
-                Kind::Text => string(v),
-                Kind::Scalar | Kind::Contact => scalar(v),
-            });
-            let Some(value) = value else { continue };
-            let unfilled = match kind {
-                Kind::Contact => value.contains("{{"),
-                Kind::Text | Kind::Scalar => is_placeholder(&value),
-            };
-            if !unfilled {
-                return Some(value);
-            }
-            self.unfilled.push(name.to_string());
-        }
-        None
-    }
-
-    fn contact_name(&mut self) -> Option<String> {
-        let parts: Vec<String> = ["first_name", "last_name"]
-            .into_iter()
-            .filter_map(|name| self.pick(&[name], Kind::Text))
-            .collect();
-        if parts.is_empty() {
-            self.pick(FULL_NAME, Kind::Text)
-        } else {
-            Some(parts.join(" "))
-        }
-    }
-
-    fn attachments(&mut self) -> Vec<Attachment> {
-        let mut list = attachment_list(self.obj.get("attachments"));
-        for &(name, kind) in URL_FIELDS {
-            if let Some(url) = self.pick(&[name], Kind::Text) {
-                if !list.iter().any(|a| a.url == url) {
-                    list.push(Attachment {
-                        kind: kind.into(),
-                        url,
-                    });
-                }
-            }
-        }
-        list
-    }
-}
-
-fn flat_message(obj: &Map<String, Value>) -> Outcome {
-    let mut reader = Reader {
-        obj,
-        unfilled: Vec::new(),
-    };
-    let contact_id = reader.pick(CONTACT_ID, Kind::Contact);
-    // A text of digits may come as a JSON number; it is still the person's text.
-    let mut text = reader.pick(TEXT, Kind::Scalar);
-    let required_unfilled = std::mem::take(&mut reader.unfilled);
-    let mut attachments = reader.attachments();
-    let input_type = reader
-        .pick(INPUT_TYPE, Kind::Text)
-        .map(|t| t.to_ascii_lowercase());
-    if let Some(kind) = input_type.filter(|t| MEDIA_TYPES.contains(&t.as_str())) {
-        // `{{last_input}}` of a photo or voice note is the media's URL, not words.
-        if let Some(url) = text.take_if(|t| is_web_url(t)) {
-            if !attachments.iter().any(|a| a.url == url) {
-                attachments.push(Attachment { kind, url });
-            }
-        }
-    }
-    let contact_name = reader.contact_name();
-    let username = reader.pick(USERNAME, Kind::Scalar);
-    let profile_pic = reader
-        .pick(PROFILE_PIC, Kind::Text)
-        .filter(|u| is_web_url(u));
-    let channel = reader
-        .pick(&["channel"], Kind::Scalar)
-        .map(|c| channel_name(&c));
-    let external_id = reader.pick(EXTERNAL_ID, Kind::Scalar).or_else(|| {
-        // An `id` equal to the contact id would collapse all of a contact's messages into one.
-        reader
-            .pick(&["id"], Kind::Scalar)
-            .filter(|id| Some(id) != contact_id.as_ref())
-    });
-    let sent_at_ms = reader
-        .pick(SENT_AT, Kind::Scalar)
-        .and_then(|raw| parse_sent_at(&raw));
-    let message = match (contact_id, text.is_some() || !attachments.is_empty()) {
-        (None, _) => Err(format!(
-            "no contact id field (looked for {})",
-            CONTACT_ID.join(", ")
-        )),
-        (Some(_), false) => Err(format!(
-            "no text or attachment (looked for {}, attachments, attachment_url, image_url, url)",
-            TEXT.join(", ")
-        )),
-        (Some(contact_id), true) => Ok(NewMessage {
-            sent_at_ms,
-            channel,
-            direction: Direction::In,
-            contact_id,
-            contact_name,
-            username,
-            profile_pic,
-            text,
-            attachments,
-            external_id,
-        }),
-    };
-    Outcome {
-        message,
-        unfilled: required_unfilled,
-    }
-}
-
-fn is_web_url(value: &str) -> bool {
-    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
-    (lower.starts_with("https://") || lower.starts_with("http://"))
-        && !value.chars().any(char::is_whitespace)
-}
-
-fn from_meta(obj: &Map<String, Value>) -> Parsed {
-    let channel =
-        obj.get("object")
-            .and_then(string)
-            .map(|object| match object.to_lowercase().as_str() {
-                "page" => "messenger".to_string(),
-                other => other.to_string(),
-            });
-    let events = obj
-        .get("entry")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.get("messaging")?.as_array())
-        .flatten()
-        .filter_map(|event| Some((event, event.get("message")?.as_object()?)));
-    collect(
-        events.map(|(event, message)| Outcome {
-            message: meta_message(event, message, channel.clone()),
-            unfilled: Vec::new(),
-        }),
-        "no message events (read/reaction/postback only)",
-    )
-}
-
-/// An echo is the business's own reply, so the contact is the recipient, not the sender.
-fn meta_message(
-    event: &Value,
-    message: &Map<String, Value>,
-    channel: Option<String>,
-) -> Result<NewMessage, String> {
-    let echo = message.get("is_echo").and_then(Value::as_bool) == Some(true);
-    let (direction, party) = if echo {
-        (Direction::Out, "recipient")
-    } else {
-        (Direction::In, "sender")
-    };
-    let contact_id = event
-        .get(party)
-        .and_then(|p| p.get("id"))
-        .and_then(scalar)
-        .ok_or_else(|| format!("a message event without {party}.id"))?;
-    let text = message.get("text").and_then(string);
-    let attachments = attachment_list(message.get("attachments"));
-    if text.is_none() && attachments.is_empty() {
-        return Err("a message event without text or attachment".into());
-    }
-    Ok(NewMessage {
-        sent_at_ms: event
-            .get("timestamp")
-            .and_then(scalar)
-            .and_then(|raw| parse_sent_at(&raw)),
-        channel,
-        direction,
-        contact_id,
-        contact_name: None,
-        username: None,
-        profile_pic: None,
-        text,
-        attachments,
-        external_id: message.get("mid").and_then(scalar),
-    })
-}
-
 /// `[{type, url}]` or Meta's `[{type, payload: {url}}]`; entries without a URL carry nothing
 /// we can keep.
 fn attachment_list(value: Option<&Value>) -> Vec<Attachment> {
@@ -691,15 +298,16 @@ fn is_placeholder(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    const EXTERNAL_REQUEST: &str = include_str!("../tests/fixtures/chatrace-external-request.json");
-    const FLAT_LEGACY: &str = include_str!("../tests/fixtures/flat-legacy.json");
-    const FORM_ENCODED: &str = include_str!("../tests/fixtures/form-encoded.txt");
-    const META_INSTAGRAM: &str = include_str!("../tests/fixtures/meta-instagram.json");
-    const META_ECHO: &str = include_str!("../tests/fixtures/meta-echo-and-attachment.json");
-    const UNFILLED: &str = include_str!("../tests/fixtures/unfilled-placeholders.json");
-    const SYSTEM_FIELDS: &str = include_str!("../tests/fixtures/chatrace-system-fields.json");
-    const MEDIA: &str = include_str!("../tests/fixtures/chatrace-media.json");
-    const EMPTY_OPTIONAL: &str = include_str!("../tests/fixtures/chatrace-empty-optional.json");
+    const EXTERNAL_REQUEST: &str =
+        include_str!("../../tests/fixtures/chatrace-external-request.json");
+    const FLAT_LEGACY: &str = include_str!("../../tests/fixtures/flat-legacy.json");
+    const FORM_ENCODED: &str = include_str!("../../tests/fixtures/form-encoded.txt");
+    const META_INSTAGRAM: &str = include_str!("../../tests/fixtures/meta-instagram.json");
+    const META_ECHO: &str = include_str!("../../tests/fixtures/meta-echo-and-attachment.json");
+    const UNFILLED: &str = include_str!("../../tests/fixtures/unfilled-placeholders.json");
+    const SYSTEM_FIELDS: &str = include_str!("../../tests/fixtures/chatrace-system-fields.json");
+    const MEDIA: &str = include_str!("../../tests/fixtures/chatrace-media.json");
+    const EMPTY_OPTIONAL: &str = include_str!("../../tests/fixtures/chatrace-empty-optional.json");
     const ANNA: &str = "6742218934563412";
 
     fn request<'a>(content_type: Option<&'a str>, body: &'a str, query: &'a str) -> Request<'a> {

@@ -60,12 +60,12 @@ pub fn drop_dead_clients(
 ///
 /// tiny_http has no read timeouts: a connection that goes quiet holds its tiny_http thread
 /// for as long as the client keeps it open, and one that goes quiet in the middle of a
-/// request body (tiny_http leaves bodies over 1 KB to the worker) holds a worker too, so a
-/// few dozen such clients would hold them all. Read timeouts cannot be inherited from the
+/// request body (tiny_http leaves bodies over 1 KiB to be read off the socket) holds a
+/// reader thread too, and enough such clients would fill the server's cap on them. Read timeouts cannot be inherited from the
 /// listening socket (there they would also end tiny_http's `accept`), so this sweep asks the
 /// kernel when each connection last received data and shuts down the reading side of the
 /// quiet ones. The blocked read then ends: tiny_http lets an idle connection go, and a
-/// worker reading a body sees it come up short and answers 400. Only reading is shut down,
+/// reader thread's body comes up short, which is answered 400. Only reading is shut down,
 /// so an answer still being prepared, such as a long poll's, is delivered.
 ///
 /// tiny_http does not hand out its sockets, so they are found among the process's open

@@ -1,5 +1,6 @@
 //! Plain HTTP request and response types, free of tiny_http, so handlers are plain functions
-//! and the server alone knows the HTTP library.
+//! and the server alone knows the HTTP library; and the answers every handler builds the
+//! same way: JSON, HTML, redirects, static files, cookies.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -85,6 +86,43 @@ impl Response {
         )
     }
 
+    /// An HTML page. Pages show secrets and messages, so no cache may keep them.
+    pub fn html(status: u16, body: String) -> Response {
+        Response {
+            status,
+            headers: vec![
+                ("Content-Type", "text/html; charset=utf-8".into()),
+                ("Cache-Control", "no-store".into()),
+            ],
+            body: body.into_bytes(),
+        }
+    }
+
+    /// 303 to a page of the relay.
+    pub fn see_other(location: &str) -> Response {
+        Response {
+            status: 303,
+            headers: vec![
+                ("Location", location.to_string()),
+                ("Cache-Control", "no-store".into()),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    /// A file compiled into the binary. Pages link it with the version in the query, so a
+    /// new release is fetched anew and a day of caching is safe.
+    pub fn asset(content_type: &'static str, body: &'static str) -> Response {
+        Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type", content_type.into()),
+                ("Cache-Control", "public, max-age=86400".into()),
+            ],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     pub fn text(status: u16, text: &str) -> Response {
         Response {
             status,
@@ -106,6 +144,33 @@ impl Response {
         self.headers.push((name, value.into()));
         self
     }
+}
+
+/// What a cookie is for, which decides who may send and read it.
+#[derive(Clone, Copy)]
+pub enum Cookie {
+    /// Sessions and sign-in tokens: sent only from the relay's own pages, never readable by
+    /// script.
+    Private,
+    /// A preference (the language): also sent when a link from elsewhere opens the page.
+    Preference,
+}
+
+/// A `Set-Cookie` value for the whole site; `max_age` None lasts the browser session, and
+/// `Some(0)` deletes the cookie.
+pub fn cookie(name: &str, value: &str, kind: Cookie, secure: bool, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/");
+    c.push_str(match kind {
+        Cookie::Private => "; HttpOnly; SameSite=Strict",
+        Cookie::Preference => "; SameSite=Lax",
+    });
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
 }
 
 /// What a handler gives back: an answer now, or a way to answer later from another thread

@@ -1,6 +1,8 @@
-//! HTML rendering, the only user of minijinja. The templates are compiled into the binary;
-//! their names end in `.html`, so every value is HTML-escaped unless a template says
-//! otherwise, and no template ever marks user data safe.
+//! The page's view models and their rendering, the only user of minijinja: handlers turn
+//! store rows into the plain structs of `dashboard`, `messages`, `sign_in` and `chart`, and
+//! `render` fills a template with one. The templates are compiled into the binary; their
+//! names end in `.html`, so every value is HTML-escaped unless a template says otherwise,
+//! and no template ever marks user data safe.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -10,29 +12,70 @@ use minijinja::{context, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::http::Request;
 use crate::i18n::Lang;
+use crate::text::percent_encode;
+
+use super::session::Current;
+
+pub mod chart;
+pub mod dashboard;
+pub mod messages;
+pub mod sign_in;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/base.html")),
-    ("login.html", include_str!("../../templates/login.html")),
+    ("base.html", include_str!("../../../templates/base.html")),
+    ("login.html", include_str!("../../../templates/login.html")),
     (
         "dashboard.html",
-        include_str!("../../templates/dashboard.html"),
+        include_str!("../../../templates/dashboard.html"),
     ),
     (
         "messages.html",
-        include_str!("../../templates/messages.html"),
+        include_str!("../../../templates/messages.html"),
     ),
     (
         "message_table.html",
-        include_str!("../../templates/message_table.html"),
+        include_str!("../../../templates/message_table.html"),
     ),
-    ("refused.html", include_str!("../../templates/refused.html")),
+    (
+        "refused.html",
+        include_str!("../../../templates/refused.html"),
+    ),
 ];
 
-/// The stylesheet, served at `/static/style.css`: the CSP allows no inline styles.
-pub const STYLESHEET: &str = include_str!("../../static/style.css");
-pub const SCRIPT: &str = include_str!("../../static/copy.js");
+/// The stylesheet: the CSP allows no inline styles.
+pub const STYLESHEET: &str = include_str!("../../../static/style.css");
+/// The copy buttons, the one script the pages load.
+pub const SCRIPT: &str = include_str!("../../../static/copy.js");
+
+/// What the frame around every page needs: the header's links and forms.
+#[derive(Serialize)]
+pub struct Frame {
+    pub signed_in: bool,
+    /// The session's CSRF token for the header's sign-out form and the page's forms.
+    pub csrf: String,
+    /// Which navigation link is the current page.
+    pub page: &'static str,
+    /// The current path and query, percent-encoded, for the language links to come back to.
+    pub back: String,
+}
+
+impl Frame {
+    pub fn new(req: &Request, current: Option<&Current>, page: &'static str) -> Frame {
+        let here = if req.query.is_empty() {
+            req.path.clone()
+        } else {
+            format!("{}?{}", req.path, req.query)
+        };
+        Frame {
+            signed_in: current.is_some(),
+            csrf: current.map(|c| c.csrf.clone()).unwrap_or_default(),
+            page,
+            back: percent_encode(&here),
+        }
+    }
+}
 
 fn environment() -> Result<&'static Environment<'static>> {
     static ENV: OnceLock<std::result::Result<Environment<'static>, String>> = OnceLock::new();

@@ -1,133 +1,8 @@
-//! The languages the page speaks: English and Russian, chosen from Accept-Language or the
-//! user's own choice. Also the page's string catalogue and its human-readable dates.
+//! The page's own words: navigation, sign-in, the dashboard's sections and tables, the
+//! names and hints of refusals and flags.
 
-use crate::time::civil_utc;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    Ru,
-}
-
-impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Lang> {
-        match code.trim().to_ascii_lowercase().as_str() {
-            "en" => Some(Lang::En),
-            "ru" => Some(Lang::Ru),
-            _ => None,
-        }
-    }
-
-    /// The best of our languages for an Accept-Language header, by its q-values.
-    pub fn from_accept_language(header: &str) -> Lang {
-        let mut best = (Lang::En, -1.0f32);
-        for item in header.split(',') {
-            let mut parts = item.split(';');
-            let tag = parts.next().unwrap_or("").trim();
-            let q = parts
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let primary = tag.split('-').next().unwrap_or("");
-            if let Some(lang) = Lang::from_code(primary) {
-                if q > best.1 {
-                    best = (lang, q);
-                }
-            }
-        }
-        best.0
-    }
-
-    /// Picks the text for this language; keeps the two versions side by side in the code.
-    pub fn pick<'a>(self, en: &'a str, ru: &'a str) -> &'a str {
-        match self {
-            Lang::En => en,
-            Lang::Ru => ru,
-        }
-    }
-
-    /// A string of the page's catalogue. An unknown key comes back as itself, so a missing
-    /// entry shows up on the page instead of failing it (a unit test keeps the table whole).
-    pub fn t(self, key: &str) -> &str {
-        match STRINGS.iter().find(|(k, _, _)| *k == key) {
-            Some((_, en, ru)) => self.pick(en, ru),
-            None => key,
-        }
-    }
-
-    /// Every catalogue entry in this language, for templates (`t.key`).
-    pub fn catalogue(self) -> impl Iterator<Item = (&'static str, &'static str)> {
-        STRINGS
-            .iter()
-            .map(move |(k, en, ru)| (*k, self.pick(en, ru)))
-    }
-
-    /// "25 Nov 2026, 14:05 UTC" / "25 нояб. 2026, 14:05 UTC".
-    pub fn datetime(self, ms: i64) -> String {
-        let (year, month, day, hour, minute) = civil_utc(ms);
-        format!(
-            "{day} {} {year}, {hour:02}:{minute:02} UTC",
-            self.month(month)
-        )
-    }
-
-    /// "25 Nov" / "25 нояб.", for chart labels.
-    pub fn day_month(self, ms: i64) -> String {
-        let (_, month, day, _, _) = civil_utc(ms);
-        format!("{day} {}", self.month(month))
-    }
-
-    /// How long ago, roughly: "5 min ago" / "5 мин назад". Abbreviated units keep Russian
-    /// free of plural forms.
-    pub fn ago(self, now_ms: i64, ms: i64) -> String {
-        let minutes = now_ms.saturating_sub(ms) / 60_000;
-        let (n, en, ru) = match minutes {
-            ..=0 => return self.pick("just now", "только что").to_string(),
-            1..=59 => (minutes, "min ago", "мин назад"),
-            60..=1439 => (minutes / 60, "h ago", "ч назад"),
-            _ => (minutes / 1440, "d ago", "дн. назад"),
-        };
-        format!("{n} {}", self.pick(en, ru))
-    }
-
-    fn month(self, month: i64) -> &'static str {
-        let index = usize::try_from(month - 1).unwrap_or(0).min(11);
-        match self {
-            Lang::En => MONTHS_EN[index],
-            Lang::Ru => MONTHS_RU[index],
-        }
-    }
-}
-
-const MONTHS_EN: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-/// Genitive abbreviations, as Russian writes a day and a month ("25 нояб.").
-const MONTHS_RU: [&str; 12] = [
-    "янв.",
-    "февр.",
-    "мар.",
-    "апр.",
-    "мая",
-    "июн.",
-    "июл.",
-    "авг.",
-    "сент.",
-    "окт.",
-    "нояб.",
-    "дек.",
-];
-
-/// The page's strings: (key, English, Russian).
-const STRINGS: &[(&str, &str, &str)] = &[
+/// (key, English, Russian).
+pub const STRINGS: &[(&str, &str, &str)] = &[
     ("nav_dashboard", "Dashboard", "Панель"),
     ("nav_messages", "Messages", "Сообщения"),
     ("language", "Language", "Язык"),
@@ -231,7 +106,6 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("col_time", "Time", "Время"),
     ("col_contact", "Contact", "Контакт"),
     ("col_channel", "Channel", "Канал"),
-    ("col_direction", "Direction", "Направление"),
     ("col_text", "Text", "Текст"),
     ("col_attachments", "Attachments", "Вложения"),
     ("dir_in", "Incoming", "Входящее"),
@@ -313,8 +187,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("reason_wrong_path", "Wrong path", "Неверный путь"),
     (
         "hint_wrong_path",
-        "The webhook path is /instagram/webhook.",
-        "Путь вебхука: /instagram/webhook.",
+        "The webhook path is {path}.",
+        "Путь вебхука: {path}.",
     ),
     ("reason_malformed", "Unreadable body", "Нечитаемое тело"),
     (
@@ -333,6 +207,12 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "hint_incomplete",
         "The connection ended before the whole body arrived; nothing was stored.",
         "Соединение оборвалось раньше, чем пришло всё тело; ничего не сохранено.",
+    ),
+    ("reason_bad_framing", "Ambiguous framing", "Неоднозначная длина тела"),
+    (
+        "hint_bad_framing",
+        "The request gave its body's length in a way a proxy could read differently (Content-Length with Transfer-Encoding, or a broken Content-Length); nothing was stored and the connection was closed.",
+        "Длина тела в запросе указана так, что прокси мог бы понять её иначе (Content-Length вместе с Transfer-Encoding или испорченный Content-Length); ничего не сохранено, соединение закрыто.",
     ),
     ("times_utc", "Times are in UTC.", "Время указано в UTC."),
     ("failed_title", "Failed deliveries", "Недоставленные сообщения"),
@@ -384,50 +264,3 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Выберите контакт или введите его id.",
     ),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::Lang;
-
-    #[test]
-    fn accept_language_prefers_the_highest_q_we_speak() {
-        assert_eq!(
-            Lang::from_accept_language("ru-RU,ru;q=0.9,en;q=0.8"),
-            Lang::Ru
-        );
-        assert_eq!(
-            Lang::from_accept_language("en-US,en;q=0.9,ru;q=0.8"),
-            Lang::En
-        );
-        assert_eq!(Lang::from_accept_language("de-DE,ru;q=0.5"), Lang::Ru);
-        assert_eq!(Lang::from_accept_language("de-DE"), Lang::En);
-        assert_eq!(Lang::from_accept_language(""), Lang::En);
-    }
-
-    #[test]
-    fn catalogue_has_unique_keys_and_both_languages() {
-        let mut keys = std::collections::HashSet::new();
-        for (key, en, ru) in super::STRINGS {
-            assert!(keys.insert(key), "duplicate key {key}");
-            assert!(
-                !en.is_empty() && !ru.is_empty(),
-                "{key} lacks a translation"
-            );
-        }
-        assert_eq!(Lang::Ru.t("sign_in"), "Войти");
-        assert_eq!(Lang::En.t("no-such-key"), "no-such-key");
-    }
-
-    #[test]
-    fn dates_read_naturally_in_both_languages() {
-        let ms = 1_795_615_500_000; // 2026-11-25T14:05:00Z
-        assert_eq!(Lang::En.datetime(ms), "25 Nov 2026, 14:05 UTC");
-        assert_eq!(Lang::Ru.datetime(ms), "25 нояб. 2026, 14:05 UTC");
-        assert_eq!(Lang::Ru.day_month(ms), "25 нояб.");
-        assert_eq!(Lang::En.ago(ms + 5 * 60_000, ms), "5 min ago");
-        assert_eq!(Lang::Ru.ago(ms + 5 * 60_000, ms), "5 мин назад");
-        assert_eq!(Lang::En.ago(ms + 3 * 3_600_000, ms), "3 h ago");
-        assert_eq!(Lang::Ru.ago(ms + 2 * 86_400_000, ms), "2 дн. назад");
-        assert_eq!(Lang::En.ago(ms - 1000, ms), "just now");
-    }
-}

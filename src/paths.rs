@@ -1,0 +1,30 @@
+//! Every path of the relay's HTTP interface, named once. The route table serves them, the
+//! handlers redirect to them, and the checklist and the commands show the webhook's.
+
+/// Chatrace's External Request (and Meta's webhook) calls this.
+pub const WEBHOOK: &str = "/instagram/webhook";
+pub const HEALTH: &str = "/healthz";
+
+// The team's own software, with the admin token.
+pub const STATS: &str = "/instagram/stats";
+pub const API_MESSAGES: &str = "/api/messages";
+pub const API_SETUP: &str = "/api/setup";
+/// `POST /api/setup/<action>` runs one of the checklist's buttons.
+pub const API_SETUP_ACTION: &str = "/api/setup/";
+pub const API_DELIVERIES: &str = "/api/deliveries";
+pub const API_REPLAY: &str = "/api/deliveries/replay";
+pub const API_REPLY: &str = "/api/messages/reply";
+pub const METRICS: &str = "/metrics";
+
+// The setup page.
+pub const DASHBOARD: &str = "/";
+pub const MESSAGES: &str = "/messages";
+pub const LOGIN: &str = "/login";
+pub const LOGOUT: &str = "/logout";
+/// `POST /setup/<action>` runs one of the checklist's buttons.
+pub const SETUP_ACTION: &str = "/setup/";
+pub const REPLAY: &str = "/deliveries/replay";
+pub const REPLY: &str = "/reply";
+pub const LANG: &str = "/lang";
+pub const STYLESHEET: &str = "/static/style.css";
+pub const SCRIPT: &str = "/static/copy.js";

@@ -1,0 +1,17 @@
+//! The static files the pages load, compiled into the binary.
+
+use crate::error::Result;
+use crate::http::{Request, Response};
+
+use super::state::Context;
+use super::views::{SCRIPT, STYLESHEET};
+
+/// `GET /static/copy.js`: the copy buttons.
+pub fn script(_cx: &mut Context, _req: &Request) -> Result<Response> {
+    Ok(Response::asset("text/javascript; charset=utf-8", SCRIPT))
+}
+
+/// `GET /static/style.css`.
+pub fn stylesheet(_cx: &mut Context, _req: &Request) -> Result<Response> {
+    Ok(Response::asset("text/css; charset=utf-8", STYLESHEET))
+}

@@ -1,0 +1,82 @@
+//! The message list and its rows, which the dashboard's recent messages use too.
+
+use serde::Serialize;
+
+use super::Frame;
+use crate::i18n::Lang;
+use crate::payload::Direction;
+use crate::store::Message;
+use crate::text::web_url;
+
+#[derive(Serialize)]
+pub struct MessagesPage {
+    #[serde(flatten)]
+    pub frame: Frame,
+    pub messages: Vec<MessageRow>,
+    pub page_label: String,
+    /// Query strings of the links to the newer and the older page.
+    pub newer: Option<String>,
+    pub older: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub time: String,
+    pub ago: String,
+    pub name: String,
+    pub username: Option<String>,
+    pub contact_id: String,
+    pub channel: Option<String>,
+    pub direction: Direction,
+    pub direction_label: &'static str,
+    pub text: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+    pub test: bool,
+}
+
+impl MessageRow {
+    pub fn new(m: Message, lang: Lang, now: i64) -> MessageRow {
+        MessageRow {
+            id: m.id,
+            time: lang.datetime(m.received_at_ms),
+            ago: lang.ago(now, m.received_at_ms),
+            name: m
+                .contact_name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| m.contact_id.clone()),
+            username: m.username.filter(|u| !u.trim().is_empty()),
+            contact_id: m.contact_id,
+            channel: m.channel,
+            direction_label: lang.t(match m.direction {
+                Direction::In => "dir_in",
+                Direction::Out => "dir_out",
+            }),
+            direction: m.direction,
+            text: m.text.filter(|t| !t.is_empty()),
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentView {
+                    href: web_url(&a.url),
+                    preview: web_url(&a.url)
+                        .filter(|u| a.kind == "image" && u[..6].eq_ignore_ascii_case("https:")),
+                    kind: a.kind,
+                    url: a.url,
+                })
+                .collect(),
+            test: m.test,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AttachmentView {
+    pub kind: String,
+    pub url: String,
+    /// Only http(s) URLs become links; anything else (javascript:, data:...) stays text.
+    pub href: Option<String>,
+    /// An image's URL to show as a preview: https only, the one scheme the page's
+    /// Content-Security-Policy lets images load from.
+    pub preview: Option<String>,
+}
