@@ -190,6 +190,12 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "The webhook path is {path}.",
         "Путь вебхука: {path}.",
     ),
+    ("reason_stray_path", "Unknown path, no secret", "Неизвестный путь, без секрета"),
+    (
+        "hint_stray_path",
+        "Most likely a scanner: neither the webhook secret nor a body like Chatrace's. Counted; nothing to fix.",
+        "Скорее всего, сканер: нет ни секрета вебхука, ни тела как у Chatrace. Учтён; исправлять нечего.",
+    ),
     ("reason_malformed", "Unreadable body", "Нечитаемое тело"),
     (
         "hint_malformed",

@@ -6,7 +6,7 @@ use log::{info, warn};
 use serde_json::json;
 
 use crate::error::Result;
-use crate::outcome::Refusal;
+use crate::outcome::{Flag, Refusal};
 use crate::payload;
 use crate::sample::TEST_HEADER;
 use crate::secret::constant_time_eq;
@@ -87,7 +87,28 @@ pub fn secret_right(_cx: &mut Context, _req: &Request) -> Result<Response> {
 }
 
 /// A POST the relay does not take there: `WrongPath`, or `WrongMethod` on a known path.
+/// Advice for the setup page only when it is Chatrace's: it carries the right secret, or a
+/// body the webhook would read a message from. Anything else is an internet scanner
+/// (`POST /wp-login.php`): counted as a stray, which would otherwise keep the checklist
+/// yellow for ever.
 pub fn log_wrong_path(cx: &Context, req: &Request, refusal: Refusal) {
+    let secret_right = presented_secret(req)
+        .is_some_and(|p| constant_time_eq(p.as_bytes(), cx.state.webhook_secret.as_bytes()));
+    let chatrace_like = || {
+        payload::parse(&payload::Request {
+            content_type: req.header("Content-Type"),
+            body: &req.body,
+            query: &req.query,
+        })
+        .is_ok_and(|p| {
+            !p.messages.is_empty() || matches!(p.flag, Some(Flag::UnfilledPlaceholders(_)))
+        })
+    };
+    let refusal = if secret_right || chatrace_like() {
+        refusal
+    } else {
+        refusal.from_a_stranger()
+    };
     log_rejection(
         cx,
         req,

@@ -406,3 +406,119 @@ fn a_burst_of_big_webhooks_stays_within_its_memory() {
     );
     assert_eq!(relay.count("SELECT count(*) FROM messages"), stored);
 }
+
+fn row<'a>(setup: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    setup
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("no row {key} in {setup}"))
+}
+
+// Item 5: one anonymous POST to /wp-login.php turned the webhook row from ok to a warning
+// with "wrong path" advice, so internet scanners kept it yellow.
+#[test]
+fn scanners_posting_elsewhere_do_not_turn_the_webhook_row_yellow() {
+    let relay = Relay::start("scanner-paths");
+    post_ok(&relay, &message("s-1", "hello"));
+    let webhook_row = || relay.get_admin("/api/setup").json();
+    assert_eq!(row(&webhook_row(), "webhook_configured")["status"], "ok");
+    let rejected_before = relay.stats()["webhooks_rejected"].as_i64().unwrap();
+
+    for (path, body) in [
+        ("/wp-login.php", "log=admin&pwd=admin&wp-submit=Log+In"),
+        ("/xmlrpc.php", "<?xml version=\"1.0\"?><methodCall/>"),
+        ("/", "{\"hello\":\"world\"}"),
+    ] {
+        let reply = relay.request(
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        );
+        assert!(
+            matches!(reply.status, 404 | 405),
+            "{path}: {}",
+            reply.status
+        );
+    }
+    wait_for("the scanners to be counted", || {
+        relay.stats()["webhooks_rejected"].as_i64().unwrap() == rejected_before + 3
+    });
+    let setup = webhook_row();
+    assert_eq!(row(&setup, "webhook_configured")["status"], "ok", "{setup}");
+
+    // With the right secret, or a body that reads as Chatrace's, a wrong path is advice.
+    let reply = relay.request(
+        "POST",
+        "/instagram/webhooks",
+        &[("X-Webhook-Secret", SECRET), ("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(reply.status, 404);
+    wait_for("the wrong path with the secret to warn", || {
+        row(&webhook_row(), "webhook_configured")["status"] == "warn"
+    });
+    let relay = Relay::start("chatrace-wrong-path");
+    post_ok(&relay, &message("s-2", "hello"));
+    let reply = relay.request(
+        "POST",
+        "/webhook",
+        &[("Content-Type", "application/json")],
+        br#"{"user_id":"6742218934563412","last_input":"hi","first_name":"Anna"}"#,
+    );
+    assert_eq!(reply.status, 404);
+    wait_for("the wrong path with Chatrace's body to warn", || {
+        let setup = relay.get_admin("/api/setup").json();
+        let row = row(&setup, "webhook_configured");
+        row["status"] == "warn"
+            && row["detail"]
+                .as_str()
+                .unwrap()
+                .contains("/instagram/webhook")
+    });
+}
+
+// Item 12: `curl -I` with the fields in the query stored a message.
+#[test]
+fn head_answers_like_get_and_stores_nothing() {
+    let relay = Relay::start("head-webhook");
+    let head = |query: &str| -> (u16, Vec<u8>) {
+        let raw = format!(
+            "HEAD /instagram/webhook?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut stream = std::net::TcpStream::connect(&relay.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        std::io::Write::write_all(&mut stream, raw.as_bytes()).unwrap();
+        let mut all = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut all);
+        let text = String::from_utf8_lossy(&all).into_owned();
+        let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+        let end = text.find("\r\n\r\n").unwrap() + 4;
+        (status, all[end..].to_vec())
+    };
+    let (status, body) = head(&format!("secret={SECRET}&contact_id=1&text=x"));
+    assert_eq!(status, 200);
+    assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
+    let (status, _) = head("secret=wrong&contact_id=1&text=x");
+    assert_eq!(status, 401);
+    let (status, _) = head("");
+    assert_eq!(status, 200);
+    // The GET that follows is stored, so nothing of the HEADs was merely late.
+    let get = relay.request(
+        "GET",
+        &format!("/instagram/webhook?secret={SECRET}&contact_id=1&text=y"),
+        &[],
+        b"",
+    );
+    assert_eq!(get.status, 200, "{}", get.text());
+    assert_eq!(relay.count("SELECT count(*) FROM messages"), 1);
+    assert_eq!(
+        relay.count("SELECT count(*) FROM messages WHERE text = 'x'"),
+        0
+    );
+    assert_eq!(relay.count("SELECT count(*) FROM raw_requests"), 1);
+}
