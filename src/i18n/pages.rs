@@ -158,6 +158,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "Ничего не объединено: повторных запросов не было.",
     ),
     ("image_alt", "Photo from the message", "Фото из сообщения"),
+    ("more_attachments", "and {n} more", "и ещё {n}"),
     ("kind_image", "photo", "фото"),
     ("kind_video", "video", "видео"),
     ("kind_audio", "audio", "аудио"),

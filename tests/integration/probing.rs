@@ -522,3 +522,103 @@ fn head_answers_like_get_and_stores_nothing() {
     );
     assert_eq!(relay.count("SELECT count(*) FROM raw_requests"), 1);
 }
+
+/// The characters that change the direction of the text around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Every direction control in the page sits inside a `<bdi>`, where it cannot reach the
+/// text around it, and none is in an `<option>`, which no markup can isolate.
+fn assert_isolated(html: &str) {
+    let mut depth = 0usize;
+    let mut in_option = false;
+    let mut rest = html;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("<bdi") {
+            depth += 1;
+        } else if rest.starts_with("</bdi>") {
+            depth = depth.saturating_sub(1);
+        } else if rest.starts_with("<option") {
+            in_option = true;
+        } else if rest.starts_with("</option>") {
+            in_option = false;
+        } else if is_bidi_control(c) {
+            let at = html.len() - rest.len();
+            let around = &html[html.floor_char_boundary(at.saturating_sub(120))..at];
+            assert!(
+                !in_option,
+                "a direction control in an option, after: {around}"
+            );
+            assert!(
+                depth > 0,
+                "a direction control outside <bdi>, after: {around}"
+            );
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+}
+
+// Item 8: a name ending in U+2067 and a username of U+2069 U+202E made the reply drop-down
+// show another person's id next to the real one; a name ending "\u202egnp.exe" showed as
+// "exe.png".
+#[test]
+fn direction_controls_from_strangers_are_isolated() {
+    let relay = Relay::start("bidi");
+    let send = |body: serde_json::Value| {
+        post_ok(&relay, body.to_string().as_bytes());
+    };
+    send(
+        serde_json::json!({"user_id": "111", "first_name": "Anna\u{2067}",
+        "ig_user_name": "\u{2069}\u{202E}", "text": "hi \u{202E}txt.exe"}),
+    );
+    send(
+        serde_json::json!({"user_id": "222", "first_name": "report\u{202E}gnp.exe",
+        "text": "\u{2066}open"}),
+    );
+    send(serde_json::json!({"user_id": "333\u{202E}", "text": "id"}));
+    // A rejected body and an unreadable one are shown as excerpts.
+    relay.post_webhook("application/json", "{\"a\":\"\u{202E}\"".as_bytes());
+    relay.post_webhook("application/json", "{\"note\":\"\u{2067}x\"}".as_bytes());
+    relay.wait_count("SELECT count(*) FROM rejected", 1);
+    let (mut browser, _) = crate::pages::Browser::signed_in(&relay);
+    for path in ["/", "/messages", "/?lang=ru"] {
+        let page = browser.get(path, &[]);
+        assert_eq!(page.status, 200);
+        let html = page.text();
+        if !path.starts_with("/messages") {
+            assert!(html.contains("<option"), "the reply drop-down is there");
+        }
+        assert_isolated(&html);
+    }
+}
+
+// Item 9: an image attachment is a preview the admin's browser fetches, and one message
+// carried 20,000 of them.
+#[test]
+fn a_message_shows_a_few_attachments_and_counts_the_rest() {
+    let relay = Relay::start("many-attachments");
+    let attachments: Vec<serde_json::Value> = (0..1000)
+        .map(|i| serde_json::json!({"type": "image", "url": format!("https://pixel.example/t{i}.gif")}))
+        .collect();
+    post_ok(
+        &relay,
+        serde_json::json!({"user_id": "1", "text": "look", "attachments": attachments})
+            .to_string()
+            .as_bytes(),
+    );
+    let (mut browser, _) = crate::pages::Browser::signed_in(&relay);
+    for (path, more) in [("/", "and 992 more"), ("/messages?lang=ru", "и ещё 992")] {
+        let html = browser.get(path, &[]).text();
+        assert_eq!(html.matches("<img").count(), 8, "{path}: previews");
+        // Each shown attachment: its preview, the preview's link and the link by its kind.
+        assert_eq!(html.matches("pixel.example").count(), 3 * 8, "{path}");
+        assert!(html.contains(more), "{path} says how many more");
+    }
+    // The API still gives them all.
+    let all = relay.get_admin("/api/messages?after=0").json();
+    assert_eq!(
+        all["messages"][0]["attachments"].as_array().unwrap().len(),
+        1000
+    );
+}
