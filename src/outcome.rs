@@ -159,7 +159,7 @@ impl Refusal {
 
     /// A wrong path or method from someone who is not Chatrace: no secret (or a wrong
     /// one) and no body like Chatrace's.
-    pub fn from_a_stranger(self) -> Refusal {
+    pub fn by_a_stranger(self) -> Refusal {
         match self {
             Refusal::WrongPath => Refusal::StrayPath,
             Refusal::WrongMethod => Refusal::StrayMethod,

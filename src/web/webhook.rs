@@ -107,7 +107,7 @@ pub fn log_wrong_path(cx: &Context, req: &Request, refusal: Refusal) {
     let refusal = if secret_right || chatrace_like() {
         refusal
     } else {
-        refusal.from_a_stranger()
+        refusal.by_a_stranger()
     };
     log_rejection(
         cx,

@@ -545,7 +545,11 @@ fn assert_isolated(html: &str) {
             in_option = false;
         } else if is_bidi_control(c) {
             let at = html.len() - rest.len();
-            let around = &html[html.floor_char_boundary(at.saturating_sub(120))..at];
+            let mut from = at.saturating_sub(120);
+            while !html.is_char_boundary(from) {
+                from -= 1;
+            }
+            let around = &html[from..at];
             assert!(
                 !in_option,
                 "a direction control in an option, after: {around}"
