@@ -24,10 +24,15 @@ const LAST_ANSWERS: Duration = Duration::from_millis(300);
 
 /// Runs `serve` until a stop signal (Ok) or until the server fails.
 pub fn serve(config: Config) -> Result<()> {
+    crate::memory::tune();
     let mut store = Store::open(&config.db)?;
     let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
+    let ended = store.end_deliveries_elsewhere(&config.forward_urls, crate::time::now_ms())?;
+    if ended > 0 {
+        warn!("ended {ended} pending deliveries to targets that are no longer a --forward-url");
+    }
     drop(store);
 
     let writer_store = Store::connect(&config.db)?;
@@ -105,6 +110,7 @@ pub fn serve(config: Config) -> Result<()> {
         forward_bell,
         catch_up,
         sessions: Sessions::default(),
+        big_bodies: Arc::default(),
     });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");

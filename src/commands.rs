@@ -146,52 +146,22 @@ fn inbox_login(args: InboxLoginArgs) -> Result<ExitCode> {
     }
 }
 
-/// `backup [--db DB] DEST`: a consistent copy, written beside DEST under a temporary name,
-/// flushed to disk, then given its name. DEST is never overwritten: an existing file there
-/// may be the only good backup, and a path mixed up with the live database must not
-/// destroy it.
+/// `backup [--db DB] DEST`: a consistent copy, written beside DEST under a private
+/// temporary name, flushed to disk, then given its name (see `store::backup`). DEST is
+/// never overwritten: an existing file there may be the only good backup, and a path mixed
+/// up with the live database must not destroy it.
 fn backup(args: BackupArgs) -> Result<ExitCode> {
-    use std::path::Path;
-    let source = db_path(args.db);
-    if !source.exists() {
-        return Err(Error::Config(format!(
-            "no database at {}: pass --db (or set CHATRACE_RELAY_DB)",
-            source.display()
-        )));
-    }
-    let dest = Path::new(&args.dest);
-    if dest.exists() {
+    let source = existing_db(args.db, "pass --db (or set CHATRACE_RELAY_DB)")?;
+    let dest = std::path::Path::new(&args.dest);
+    if dest.symlink_metadata().is_ok() {
         return Err(Error::Config(format!(
             "{} already exists; the backup never overwrites a file: remove it or choose \
              another name (e.g. one with the date in it)",
             dest.display()
         )));
     }
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = dest
-        .file_name()
-        .ok_or_else(|| Error::Config(format!("{}: not a file name", dest.display())))?;
-    let mut partial = name.to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = dir.join(partial);
     let started = std::time::Instant::now();
-    let result = crate::store::backup(&source, &partial).and_then(|summary| {
-        std::fs::File::open(&partial)?.sync_all()?;
-        // A hard link fails if DEST appeared meanwhile: nothing is ever replaced.
-        std::fs::hard_link(&partial, dest)?;
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(summary)
-    });
-    let _ = std::fs::remove_file(&partial);
-    for suffix in ["-journal", "-wal", "-shm"] {
-        let mut side = partial.as_os_str().to_owned();
-        side.push(suffix);
-        let _ = std::fs::remove_file(std::path::PathBuf::from(side));
-    }
-    let summary = result?;
+    let summary = crate::store::backup(&source, dest)?;
     let bytes = std::fs::metadata(dest)?.len();
     println!(
         "backed up {} to {}: {} bytes ({:.1} MiB), {} messages, in {:.1} s",
@@ -208,15 +178,30 @@ fn backup(args: BackupArgs) -> Result<ExitCode> {
 /// Opens a database that must already exist: a mistyped path should say so, not quietly
 /// create an empty database and report zeros.
 fn open_existing(flag: Option<String>) -> Result<Store> {
-    let path = db_path(flag);
-    if !path.exists() {
-        return Err(Error::Config(format!(
-            "no database at {}: pass the --db of the running relay (or set CHATRACE_RELAY_DB); \
-             `chatrace-relay serve` creates the database on its first start",
-            path.display()
-        )));
-    }
+    let path = existing_db(
+        flag,
+        "pass the --db of the running relay (or set CHATRACE_RELAY_DB); \
+         `chatrace-relay serve` creates the database on its first start",
+    )?;
     Store::open(&path)
+}
+
+/// The database path, when a database is there. An empty file is none: SQLite would take
+/// it for an empty database and fill it with a fresh schema (and a token that signs
+/// nothing in).
+fn existing_db(flag: Option<String>, hint: &str) -> Result<std::path::PathBuf> {
+    let path = db_path(flag);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.len() > 0 => Ok(path),
+        Ok(_) => Err(Error::Config(format!(
+            "{} is empty, not a database of the relay: {hint}",
+            path.display()
+        ))),
+        Err(_) => Err(Error::Config(format!(
+            "no database at {}: {hint}",
+            path.display()
+        ))),
+    }
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode> {
@@ -262,6 +247,7 @@ fn stats(args: StatsArgs) -> Result<ExitCode> {
         ("forwarding pending", s.forwarding.pending.to_string()),
         ("forwarding delivered", s.forwarding.delivered.to_string()),
         ("forwarding failed", s.forwarding.failed.to_string()),
+        ("forwarding ended", s.forwarding.ended.to_string()),
     ];
     for (name, value) in rows {
         writeln!(out, "{name:<22} {value}")?;

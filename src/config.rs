@@ -189,6 +189,26 @@ impl Config {
                 Some(parse_duration(text.trim()).map_err(|e| format!("--catch-up-every: {e}"))?)
             }
         };
+        let webhook_secret = secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret");
+        let admin_token = secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token");
+        for (what, given) in [
+            (
+                "the webhook secret (CHATRACE_RELAY_WEBHOOK_SECRET or the webhook_secret credential)",
+                &webhook_secret,
+            ),
+            (
+                "the admin token (CHATRACE_RELAY_ADMIN_TOKEN or the admin_token credential)",
+                &admin_token,
+            ),
+        ] {
+            if let Some(weakness) = given.as_deref().and_then(crate::secret::weakness) {
+                return Err(format!(
+                    "{what} is too easy to guess: {weakness}. Generate one with \
+                     `head -c 24 /dev/urandom | base64`, or leave it unset and the relay \
+                     makes one and keeps it in the database"
+                ));
+            }
+        }
         Ok(Config {
             inbox,
             catch_up_every,
@@ -211,8 +231,8 @@ impl Config {
             max_db_bytes: max_db_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
             keep_raw,
             keep_messages,
-            webhook_secret: secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret"),
-            admin_token: secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
+            webhook_secret,
+            admin_token,
             chatrace_token: secret("CHATRACE_TOKEN", "chatrace_token"),
             chatrace_api_url: api_url(None),
             chatrace_api_timeout: api_timeout()?,

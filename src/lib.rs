@@ -16,6 +16,7 @@ mod http;
 mod i18n;
 mod inbox;
 mod lookup;
+mod memory;
 mod metrics;
 mod outbound;
 mod outcome;

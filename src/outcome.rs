@@ -21,6 +21,11 @@ pub enum Refusal {
     WrongPath,
     /// A POST to a path the relay serves with other methods.
     WrongMethod,
+    /// `WrongPath` without the webhook secret or a body like Chatrace's: an internet
+    /// scanner (`POST /wp-login.php`), counted but no sign of a setup to fix.
+    StrayPath,
+    /// `WrongMethod` from a stranger, likewise.
+    StrayMethod,
     /// A body no message can be read from at all; the parser's complaint is the detail.
     Malformed,
     /// A body over `--max-body`.
@@ -37,12 +42,14 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every variant, for the checks that must cover them all.
-    pub const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 13] = [
         Refusal::MissingSecret,
         Refusal::BadSecret,
         Refusal::BadVerifyToken,
         Refusal::WrongPath,
         Refusal::WrongMethod,
+        Refusal::StrayPath,
+        Refusal::StrayMethod,
         Refusal::Malformed,
         Refusal::TooLarge,
         Refusal::HeadTooLarge,
@@ -57,6 +64,7 @@ impl Refusal {
             Refusal::MissingSecret => "missing_secret",
             Refusal::BadSecret | Refusal::BadVerifyToken => "bad_secret",
             Refusal::WrongPath | Refusal::WrongMethod => "wrong_path",
+            Refusal::StrayPath | Refusal::StrayMethod => "stray_path",
             Refusal::Malformed => "malformed",
             Refusal::TooLarge | Refusal::HeadTooLarge => "too_large",
             Refusal::Incomplete | Refusal::Overdue => "incomplete",
@@ -69,8 +77,8 @@ impl Refusal {
         match self {
             Refusal::MissingSecret | Refusal::BadSecret => 401,
             Refusal::BadVerifyToken => 403,
-            Refusal::WrongPath => 404,
-            Refusal::WrongMethod => 405,
+            Refusal::WrongPath | Refusal::StrayPath => 404,
+            Refusal::WrongMethod | Refusal::StrayMethod => 405,
             Refusal::Malformed | Refusal::Incomplete | Refusal::BadFraming => 400,
             Refusal::TooLarge => 413,
             Refusal::HeadTooLarge => 431,
@@ -84,6 +92,7 @@ impl Refusal {
             Refusal::MissingSecret => "rejected:missing_secret",
             Refusal::BadSecret | Refusal::BadVerifyToken => "rejected:bad_secret",
             Refusal::WrongPath | Refusal::WrongMethod => "rejected:wrong_path",
+            Refusal::StrayPath | Refusal::StrayMethod => "rejected:stray_path",
             Refusal::Malformed => "rejected:malformed",
             Refusal::TooLarge | Refusal::HeadTooLarge => "rejected:too_large",
             Refusal::Incomplete | Refusal::Overdue => "rejected:incomplete",
@@ -102,7 +111,9 @@ impl Refusal {
             | Refusal::WrongPath
             | Refusal::WrongMethod
             | Refusal::Malformed => true,
-            Refusal::TooLarge
+            Refusal::StrayPath
+            | Refusal::StrayMethod
+            | Refusal::TooLarge
             | Refusal::HeadTooLarge
             | Refusal::Incomplete
             | Refusal::Overdue
@@ -118,6 +129,7 @@ impl Refusal {
                 ("reason_bad_secret", "hint_bad_secret")
             }
             Refusal::WrongPath | Refusal::WrongMethod => ("reason_wrong_path", "hint_wrong_path"),
+            Refusal::StrayPath | Refusal::StrayMethod => ("reason_stray_path", "hint_stray_path"),
             Refusal::Malformed => ("reason_malformed", "hint_malformed"),
             Refusal::TooLarge | Refusal::HeadTooLarge => ("reason_too_large", "hint_too_large"),
             Refusal::Incomplete | Refusal::Overdue => ("reason_incomplete", "hint_incomplete"),
@@ -135,11 +147,23 @@ impl Refusal {
             | Refusal::BadVerifyToken
             | Refusal::WrongPath
             | Refusal::WrongMethod
+            | Refusal::StrayPath
+            | Refusal::StrayMethod
             | Refusal::TooLarge
             | Refusal::HeadTooLarge
             | Refusal::Incomplete
             | Refusal::Overdue
             | Refusal::BadFraming => false,
+        }
+    }
+
+    /// A wrong path or method from someone who is not Chatrace: no secret (or a wrong
+    /// one) and no body like Chatrace's.
+    pub fn by_a_stranger(self) -> Refusal {
+        match self {
+            Refusal::WrongPath => Refusal::StrayPath,
+            Refusal::WrongMethod => Refusal::StrayMethod,
+            other => other,
         }
     }
 

@@ -14,6 +14,61 @@ pub fn random_hex(bytes: usize) -> io::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The shortest webhook secret or admin token the relay takes from outside: 22 characters
+/// of base64 carry 132 bits.
+pub const MIN_GIVEN_CHARS: usize = 22;
+/// The least apparent entropy (`apparent_bits`) a given secret must show.
+pub const MIN_GIVEN_BITS: f64 = 128.0;
+
+/// Why a secret given from outside is refused, in words; None when it will do. A token
+/// that guards the API and the setup page must not fall to a guesser.
+pub fn weakness(secret: &str) -> Option<String> {
+    let chars = secret.chars().count();
+    let bits = apparent_bits(secret);
+    (chars < MIN_GIVEN_CHARS || bits < MIN_GIVEN_BITS).then(|| {
+        format!(
+            "{chars} characters, about {bits:.0} bits; at least {MIN_GIVEN_CHARS} random \
+             characters and {MIN_GIVEN_BITS:.0} bits are needed"
+        )
+    })
+}
+
+/// How many bits a secret appears to carry: its length times the bits of a character drawn
+/// from the kinds it uses (digits, lower case, upper case, other ASCII, anything else), with
+/// the length counted at most twice the number of different characters, so that `aaaa...`,
+/// `abab...` or a word repeated is not taken for a long secret. An estimate from above for
+/// chosen secrets; for random ones it is what they hold.
+pub fn apparent_bits(secret: &str) -> f64 {
+    let mut kinds = [false; 5];
+    let mut distinct: Vec<char> = Vec::new();
+    let mut len = 0usize;
+    for c in secret.chars() {
+        len += 1;
+        let kind = match c {
+            '0'..='9' => 0,
+            'a'..='z' => 1,
+            'A'..='Z' => 2,
+            c if c.is_ascii() => 3,
+            _ => 4,
+        };
+        kinds[kind] = true;
+        if !distinct.contains(&c) {
+            distinct.push(c);
+        }
+    }
+    const POOL: [f64; 5] = [10.0, 26.0, 26.0, 33.0, 128.0];
+    let pool: f64 = POOL
+        .iter()
+        .zip(kinds)
+        .filter(|(_, used)| *used)
+        .map(|(n, _)| n)
+        .sum();
+    if pool == 0.0 {
+        return 0.0;
+    }
+    len.min(distinct.len() * 2) as f64 * pool.log2()
+}
+
 /// Compares a presented secret with the real one without an early exit, so the time taken
 /// tells an attacker nothing about how many leading characters were right. The length is not
 /// hidden; our secrets have a fixed, public length anyway.
@@ -40,6 +95,30 @@ mod tests {
         assert_eq!(a.len(), 48);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_and_random_ones_taken() {
+        for weak in [
+            "abc",
+            "changeme-changeme-changeme",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababababababababababab",
+            "0123456789abcdef0123",
+            "password1234567890abcdef",
+        ] {
+            assert!(weakness(weak).is_some(), "{weak} was taken");
+        }
+        for strong in [
+            random_hex(SECRET_BYTES).unwrap().as_str(),
+            "vR3k9_Qz-LmW2xPa7tYb0c",
+            "test-webhook-secret-0123456789abcdef",
+            "Zm9vYmFyYmF6cXV4cXV1eHh5eno=",
+        ] {
+            assert_eq!(weakness(strong), None, "{strong} was refused");
+        }
+        let said = weakness("abc").unwrap();
+        assert!(said.starts_with("3 characters, about 14 bits"), "{said}");
     }
 
     #[test]

@@ -93,6 +93,21 @@ pub fn request_excerpt(body: &[u8], query: &str, chars: usize) -> String {
     }
 }
 
+/// The text without the characters that set the direction of the text after them
+/// (embeddings, overrides, isolates and marks). For names, where they only serve to make
+/// one person's name or id look like another's, and for places no markup can isolate,
+/// such as an `<option>`.
+pub fn without_direction_controls(text: &str) -> String {
+    text.chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+            )
+        })
+        .collect()
+}
+
 /// Text from a request as a log line may quote it: control characters (a CR or LF would
 /// start a forged line, ESC would drive the terminal) are written as escapes, so one log
 /// line stays one line.
@@ -159,6 +174,16 @@ mod tests {
         ] {
             assert_eq!(web_url(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn direction_controls_are_removed_and_nothing_else() {
+        assert_eq!(
+            without_direction_controls(
+                "Anna\u{2067} \u{2069}\u{202E}report\u{202E}gnp.exe \u{200F}\u{061C}שלום"
+            ),
+            "Anna reportgnp.exe שלום"
+        );
     }
 
     #[test]

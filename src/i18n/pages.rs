@@ -185,6 +185,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "Ничего не объединено: повторных запросов не было.",
     ),
     ("image_alt", "Photo from the message", "Фото из сообщения"),
+    ("more_attachments", "and {n} more", "и ещё {n}"),
     ("kind_image", "photo", "фото"),
     ("kind_video", "video", "видео"),
     ("kind_audio", "audio", "аудио"),
@@ -216,6 +217,12 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "hint_wrong_path",
         "The webhook path is {path}.",
         "Путь вебхука: {path}.",
+    ),
+    ("reason_stray_path", "Unknown path, no secret", "Неизвестный путь, без секрета"),
+    (
+        "hint_stray_path",
+        "Most likely a scanner: neither the webhook secret nor a body like Chatrace's. Counted; nothing to fix.",
+        "Скорее всего, сканер: нет ни секрета вебхука, ни тела как у Chatrace. Учтён; исправлять нечего.",
     ),
     ("reason_malformed", "Unreadable body", "Нечитаемое тело"),
     (

@@ -38,6 +38,10 @@ const MIGRATIONS: &[Migration] = &[
         rollups::backfill_and_rekey,
     ),
     Migration::Sql(include_str!("schema_inbox.sql")),
+    Migration::SqlThen(
+        include_str!("schema_ended_deliveries.sql"),
+        outbox::allow_ended_deliveries,
+    ),
 ];
 
 /// One schema version: SQL, or SQL followed by a data migration written in Rust (for

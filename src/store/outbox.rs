@@ -69,6 +69,8 @@ pub struct TargetStatus {
     pub pending: i64,
     pub delivered: i64,
     pub failed: i64,
+    /// Pending deliveries ended because their target is no longer a `--forward-url`.
+    pub ended: i64,
     pub oldest_pending_at: Option<String>,
     /// Age in seconds of the oldest pending delivery, so nobody has to do date maths.
     pub oldest_pending_age_seconds: Option<i64>,
@@ -77,8 +79,8 @@ pub struct TargetStatus {
     pub last_attempt_at: Option<String>,
     /// HTTP status of the newest attempt, when one came back.
     pub last_status: Option<u16>,
-    /// False for a target that has deliveries but is no longer a `--forward-url`: nothing
-    /// sends its pending rows until it is configured again.
+    /// False for a target that has deliveries but is no longer a `--forward-url`; its
+    /// pending rows were ended when the relay started without it.
     pub configured: bool,
 }
 
@@ -90,6 +92,7 @@ impl TargetStatus {
             pending: 0,
             delivered: 0,
             failed: 0,
+            ended: 0,
             oldest_pending_at: None,
             oldest_pending_age_seconds: None,
             last_error: None,
@@ -264,6 +267,31 @@ impl Store {
             .execute(params![now_ms, arg])?)
     }
 
+    /// Ends the pending deliveries to every target not in `targets`: no thread sends them
+    /// any more, and a pending delivery keeps its message from retention for ever. Returns
+    /// how many were ended. A replay can still send them once the target is back.
+    pub fn end_deliveries_elsewhere(&self, targets: &[String], now_ms: i64) -> Result<usize> {
+        let waiting: Vec<String> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT target FROM delivery_counts WHERE state = 'pending' AND deliveries > 0",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut ended = 0;
+        for target in waiting.iter().filter(|t| !targets.contains(t)) {
+            ended += self
+                .conn
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'ended', last_attempt_at = ?2,
+                            last_error = 'ended: no longer a --forward-url'
+                     WHERE target = ?1 AND state = 'pending'",
+                )?
+                .execute(params![target, now_ms])?;
+        }
+        Ok(ended)
+    }
+
     /// Every target that has deliveries, in name order.
     pub fn target_status(&self, now_ms: i64) -> Result<Vec<TargetStatus>> {
         let mut targets: Vec<TargetStatus> = Vec::new();
@@ -288,6 +316,7 @@ impl Store {
                     match state.as_str() {
                         "pending" => t.pending = n,
                         "delivered" => t.delivered = n,
+                        "ended" => t.ended = n,
                         _ => t.failed = n,
                     }
                 }
@@ -328,6 +357,34 @@ impl Store {
         }
         Ok(targets)
     }
+}
+
+/// The data part of the upgrade to version 6: the deliveries table's CHECK gains the state
+/// `ended`. Widening a CHECK changes nothing stored, so the table's recorded definition is
+/// edited in place (SQLite's documented procedure for such changes), instead of copying a
+/// table that may hold millions of rows.
+pub(super) fn allow_ended_deliveries(conn: &rusqlite::Connection) -> Result<()> {
+    const OLD: &str = "CHECK (state IN ('pending', 'delivered', 'failed'))";
+    const NEW: &str = "CHECK (state IN ('pending', 'delivered', 'failed', 'ended'))";
+    let sql: String = conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !sql.contains(OLD) {
+        return Err(crate::error::Error::Config(
+            "the deliveries table is not as the relay made it; cannot upgrade".into(),
+        ));
+    }
+    let version: i64 = conn.pragma_query_value(None, "schema_version", |r| r.get(0))?;
+    conn.pragma_update(None, "writable_schema", true)?;
+    conn.execute(
+        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'deliveries'",
+        [sql.replace(OLD, NEW)],
+    )?;
+    conn.pragma_update(None, "schema_version", version + 1)?;
+    conn.pragma_update(None, "writable_schema", false)?;
+    Ok(())
 }
 
 #[cfg(test)]

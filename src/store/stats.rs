@@ -42,6 +42,8 @@ pub struct Forwarding {
     pub pending: i64,
     pub delivered: i64,
     pub failed: i64,
+    /// Pending deliveries ended because their target is no longer a `--forward-url`.
+    pub ended: i64,
     pub oldest_pending_at: Option<String>,
 }
 
@@ -143,6 +145,7 @@ impl Store {
             pending: 0,
             delivered: 0,
             failed: 0,
+            ended: 0,
             oldest_pending_at: None,
         };
         let mut stmt = self
@@ -153,6 +156,7 @@ impl Store {
             match row? {
                 (s, n) if s == "pending" => f.pending = n,
                 (s, n) if s == "delivered" => f.delivered = n,
+                (s, n) if s == "ended" => f.ended = n,
                 (_, n) => f.failed += n,
             }
         }

@@ -6,6 +6,7 @@
 mod actions;
 mod api;
 mod assets;
+mod big_bodies;
 mod dashboard;
 mod long_poll;
 mod messages;

@@ -70,6 +70,7 @@ struct Route {
 
 const GET: &[&str] = &["GET", "HEAD"];
 const GET_ONLY: &[&str] = &["GET"];
+const HEAD: &[&str] = &["HEAD"];
 const POST: &[&str] = &["POST"];
 
 use paths::*;
@@ -84,7 +85,9 @@ const ROUTES: &[Route] = &[
     Route { methods: GET,      path: Exact(WEBHOOK),          when: webhook::handshake, auth: Public,        watch: Quiet, run: Run::Now(webhook::verify) },
     Route { methods: GET,      path: Exact(WEBHOOK),          when: bare_and_anonymous, auth: Public,        watch: Quiet, run: Run::Now(webhook::endpoint_up) },
     Route { methods: GET,      path: Exact(WEBHOOK),          when: bare,               auth: WebhookSecret, watch: Quiet, run: Run::Now(webhook::secret_right) },
-    Route { methods: GET,      path: Exact(WEBHOOK),          when: always,             auth: WebhookSecret, watch: Quiet, run: Run::Later(webhook::receive) },
+    // A HEAD answers as the GET would, without a body, and never stores.
+    Route { methods: HEAD,     path: Exact(WEBHOOK),          when: always,             auth: WebhookSecret, watch: Quiet, run: Run::Now(webhook::secret_right) },
+    Route { methods: GET_ONLY, path: Exact(WEBHOOK),          when: always,             auth: WebhookSecret, watch: Quiet, run: Run::Later(webhook::receive) },
     Route { methods: GET,      path: Exact(HEALTH),           when: always,             auth: Public,        watch: Quiet, run: Run::Now(api::healthz) },
     // The team's own software.
     Route { methods: GET_ONLY, path: Exact(STATS),            when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::stats) },
@@ -240,17 +243,33 @@ fn check(
             )),
         },
         Bearer => {
+            // Wrong tokens count against the sign-in throttle: both are guesses at the
+            // same token. Once it is reached nothing is compared, so a right guess then
+            // tells the guesser nothing.
+            let client = req.client.as_deref().unwrap_or("-");
+            let now = crate::time::now_ms();
             let given = req
                 .header("Authorization")
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|t| constant_time_eq(t.as_bytes(), state.admin_token.as_bytes())) {
-                Ok(None)
-            } else {
-                Err(Response::error(
-                    401,
-                    "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
+            if given.is_some() && !state.sessions.login_allowed(client, now) {
+                return Ok(Err(Response::error(
+                    429,
+                    "too many wrong admin tokens lately; try again in a minute",
                 )
-                .with_header("WWW-Authenticate", "Bearer"))
+                .with_header("Retry-After", "60")));
+            }
+            match given {
+                Some(t) if constant_time_eq(t.as_bytes(), state.admin_token.as_bytes()) => Ok(None),
+                _ => {
+                    if given.is_some() {
+                        state.sessions.login_failed(client, now);
+                    }
+                    Err(Response::error(
+                        401,
+                        "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
+                    )
+                    .with_header("WWW-Authenticate", "Bearer"))
+                }
             }
         }
         Session => match state.sessions.current(req, crate::time::now_ms()) {
@@ -330,6 +349,8 @@ mod tests {
         assert!(auth("") == Some(Public));
         assert!(auth("secret=x") == Some(WebhookSecret));
         assert!(auth("contact_id=1&text=hi") == Some(WebhookSecret));
+        let head = route_of(&request("HEAD", WEBHOOK, "contact_id=1&text=hi")).unwrap();
+        assert!(matches!(head.run, Run::Now(_)), "a HEAD never stores");
         assert!(route_of(&request("DELETE", WEBHOOK, "")).is_none());
     }
 }

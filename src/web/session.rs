@@ -1,5 +1,6 @@
 //! Browser sign-in for the setup page: sessions with their CSRF tokens and one-shot flash
-//! messages, the failed-login throttle, cookies, and the same-origin check for forms.
+//! messages, the throttle on wrong admin tokens (sign-ins and Bearer), cookies, and the
+//! same-origin check for forms.
 //!
 //! Sessions live in memory: one admin, a handful of browsers, and a restart simply signs
 //! everyone out, which costs a paste of the token.
@@ -126,8 +127,10 @@ impl Sessions {
         lock(&self.sessions).get_mut(id)?.flash.take()
     }
 
-    /// False once a client has failed too often recently: the token has 192 bits, so this
-    /// is about not letting a script hammer the worker pool, not about guessing.
+    /// False once a client, or everyone together, has presented a wrong admin token too
+    /// often recently, at sign-in or as a Bearer token. The token has at least 128 bits, so
+    /// this is less about a guess succeeding than about a script hammering the workers
+    /// thousands of times a second.
     pub fn login_allowed(&self, client: &str, now_ms: i64) -> bool {
         let (all, since) = *lock(&self.all_failures);
         if all >= MAX_GLOBAL_FAILURES && now_ms - since <= GLOBAL_WINDOW_MS {

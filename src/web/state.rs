@@ -12,6 +12,7 @@ use crate::probe::SelfProbe;
 use crate::store::Store;
 use crate::writer::Writer;
 
+use super::big_bodies::BigBodies;
 use super::long_poll::WaitSlots;
 use super::session::Sessions;
 
@@ -35,6 +36,8 @@ pub struct State {
     pub long_polls: WaitSlots,
     /// Browsers signed in to the setup page.
     pub sessions: Sessions,
+    /// Bounds how many big webhook bodies are parsed and stored at once.
+    pub big_bodies: Arc<BigBodies>,
 }
 
 /// One worker thread's view: the shared state and the worker's own connection.

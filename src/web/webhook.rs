@@ -6,7 +6,7 @@ use log::{info, warn};
 use serde_json::json;
 
 use crate::error::Result;
-use crate::outcome::Refusal;
+use crate::outcome::{Flag, Refusal};
 use crate::payload;
 use crate::sample::TEST_HEADER;
 use crate::secret::constant_time_eq;
@@ -87,7 +87,28 @@ pub fn secret_right(_cx: &mut Context, _req: &Request) -> Result<Response> {
 }
 
 /// A POST the relay does not take there: `WrongPath`, or `WrongMethod` on a known path.
+/// Advice for the setup page only when it is Chatrace's: it carries the right secret, or a
+/// body the webhook would read a message from. Anything else is an internet scanner
+/// (`POST /wp-login.php`): counted as a stray, which would otherwise keep the checklist
+/// yellow for ever.
 pub fn log_wrong_path(cx: &Context, req: &Request, refusal: Refusal) {
+    let secret_right = presented_secret(req)
+        .is_some_and(|p| constant_time_eq(p.as_bytes(), cx.state.webhook_secret.as_bytes()));
+    let chatrace_like = || {
+        payload::parse(&payload::Request {
+            content_type: req.header("Content-Type"),
+            body: &req.body,
+            query: &req.query,
+        })
+        .is_ok_and(|p| {
+            !p.messages.is_empty() || matches!(p.flag, Some(Flag::UnfilledPlaceholders(_)))
+        })
+    };
+    let refusal = if secret_right || chatrace_like() {
+        refusal
+    } else {
+        refusal.by_a_stranger()
+    };
     log_rejection(
         cx,
         req,
@@ -108,6 +129,17 @@ pub fn refuse(cx: &Context, req: &Request, refusal: Refusal, message: &str) -> R
 
 /// Parses a webhook and hands it to the writer; the answer is built after COMMIT.
 pub fn receive(cx: &mut Context, req: &Request) -> Handled {
+    // Held until the messages are committed and answered: the memory of a big body lasts
+    // that long.
+    let Some(permit) = cx.state.big_bodies.enter(req.body.len()) else {
+        warn!(
+            "too many big webhook bodies at once; answered 503 (size={})",
+            req.body.len()
+        );
+        return Handled::Now(Response::unavailable(
+            "too many large requests at once; try again later",
+        ));
+    };
     let content_type = req.header("Content-Type");
     let parsed = payload::parse(&payload::Request {
         content_type,
@@ -146,7 +178,8 @@ pub fn receive(cx: &mut Context, req: &Request) -> Handled {
         writer.ingest(
             ingest,
             Box::new(move |result| {
-                responder.answer(|| response_for(result, size, client.as_deref(), flag.as_ref()))
+                responder.answer(|| response_for(result, size, client.as_deref(), flag.as_ref()));
+                drop(permit);
             }),
         );
     }))

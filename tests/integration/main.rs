@@ -18,6 +18,7 @@ mod long_poll;
 mod metrics;
 mod page_actions;
 mod pages;
+mod probing;
 mod proxy;
 mod read_api;
 mod real_chatrace;

@@ -79,7 +79,7 @@ fn a_0_1_0_database_upgrades_with_exact_counts_and_keeps_deduplicating() {
     assert!(
         relay
             .log()
-            .contains("upgrading the database from schema version 2 to 5"),
+            .contains("upgrading the database from schema version 2 to 6"),
         "{}",
         relay.log()
     );
@@ -91,7 +91,10 @@ fn a_0_1_0_database_upgrades_with_exact_counts_and_keeps_deduplicating() {
     assert_eq!(stats["webhooks_rejected"], 2);
     let forwarding = &stats["forwarding"];
     let state = |s: &str| -> i64 { deliveries.iter().filter(|d| d.1 == s).map(|d| d.2).sum() };
-    assert_eq!(forwarding["pending"], state("pending"));
+    // Started without the fixture's --forward-url, the relay ends what was still pending
+    // for it: nothing would ever send it.
+    assert_eq!(forwarding["pending"], 0);
+    assert_eq!(forwarding["ended"], state("pending"));
     assert_eq!(forwarding["delivered"], state("delivered"));
     assert_eq!(forwarding["failed"], state("failed"));
     assert_eq!(

@@ -180,7 +180,9 @@ fn problem_advice(problem: &Problem, lang: Lang) -> String {
         Some(Refusal::Malformed) => lang.t("webhook_request_body_could_not"),
         // Not a sign of a misconfigured caller: never listed as a problem.
         Some(
-            Refusal::TooLarge
+            Refusal::StrayPath
+            | Refusal::StrayMethod
+            | Refusal::TooLarge
             | Refusal::HeadTooLarge
             | Refusal::Incomplete
             | Refusal::Overdue

@@ -12,7 +12,7 @@ use crate::outcome::{Flag, UnknownCode};
 use crate::paths;
 use crate::reply;
 use crate::store::{Contact, FailedDelivery, FlaggedRequest, MergedRequest, RejectedRequest};
-use crate::text::web_url;
+use crate::text::{web_url, without_direction_controls};
 
 #[derive(Serialize)]
 pub struct Dashboard {
@@ -68,8 +68,9 @@ impl ContactOption {
             (None, Some(user)) => format!("@{user} · "),
             (None, None) => String::new(),
         };
+        // An option's text cannot be isolated from the text around it by markup.
         ContactOption {
-            label: format!("{who}{}", c.contact_id),
+            label: without_direction_controls(&format!("{who}{}", c.contact_id)),
             id: c.contact_id,
         }
     }
@@ -388,8 +389,8 @@ mod tests {
             r#"<a href="https:&#x2f;&#x2f;example.com&#x2f;a?b=1&amp;c=2" rel="noopener noreferrer""#
         ));
         assert!(!html.contains(r#"href="javascript"#));
-        assert!(html.contains("<dd>javascript:alert(1)</dd>"));
-        assert!(html.contains(r#"<pre class="excerpt">&lt;script&gt;"#));
+        assert!(html.contains("<dd><bdi>javascript:alert(1)</bdi></dd>"));
+        assert!(html.contains(r#"<pre class="excerpt"><bdi>&lt;script&gt;"#));
         assert!(html.contains(r#"<form method="post" action="/setup/send_test">"#));
         assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
         assert!(html.contains("Отправить тестовый вебхук"));

@@ -6,7 +6,11 @@ use super::Frame;
 use crate::i18n::Lang;
 use crate::payload::Direction;
 use crate::store::Message;
-use crate::text::web_url;
+use crate::text::{web_url, without_direction_controls};
+
+/// Attachments shown per message: each image is a preview the admin's browser fetches, and
+/// one message may carry thousands; the rest are counted (the API gives them all).
+const ATTACHMENTS_SHOWN: usize = 8;
 
 #[derive(Serialize)]
 pub struct MessagesPage {
@@ -32,6 +36,8 @@ pub struct MessageRow {
     pub direction_label: &'static str,
     pub text: Option<String>,
     pub attachments: Vec<AttachmentView>,
+    /// "and N more" when a message has more attachments than are shown.
+    pub more_attachments: Option<String>,
     pub test: bool,
     /// Where the message came from, when not a webhook: caught up from the inbox, or a
     /// reply the relay sent.
@@ -46,11 +52,17 @@ impl MessageRow {
             id: m.id,
             time: lang.datetime(m.received_at_ms),
             ago: lang.ago(now, m.received_at_ms),
-            name: m
-                .contact_name
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| m.contact_id.clone()),
-            username: m.username.filter(|u| !u.trim().is_empty()),
+            // Direction controls in a name serve only to make it, or the id beside it, read
+            // as someone else's.
+            name: without_direction_controls(
+                &m.contact_name
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| m.contact_id.clone()),
+            ),
+            username: m
+                .username
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| without_direction_controls(&u)),
             contact_id: m.contact_id,
             channel: m.channel,
             direction_label: lang.t(match m.direction {
@@ -59,9 +71,16 @@ impl MessageRow {
             }),
             direction: m.direction,
             text: m.text.filter(|t| !t.is_empty()),
+            more_attachments: (m.attachments.len() > ATTACHMENTS_SHOWN).then(|| {
+                lang.t("more_attachments").replace(
+                    "{n}",
+                    &(m.attachments.len() - ATTACHMENTS_SHOWN).to_string(),
+                )
+            }),
             attachments: m
                 .attachments
                 .into_iter()
+                .take(ATTACHMENTS_SHOWN)
                 .map(|a| AttachmentView {
                     href: web_url(&a.url),
                     preview: web_url(&a.url)
