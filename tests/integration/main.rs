@@ -25,4 +25,5 @@ mod refusals;
 mod reply;
 mod setup;
 mod store;
+mod systemd;
 mod webhook;
