@@ -14,9 +14,19 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
+/// A relay started by `serve`; killed when dropped, so a failing test leaves none behind.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `serve` on port 0 with these extra environment variables, its stdout and stderr both
 /// appended to `log` (the way systemd connects both to the journal).
-fn serve(dir: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
+fn serve(dir: &Path, log: &Path, env: &[(&str, &str)]) -> Serving {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -38,7 +48,7 @@ fn serve(dir: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out));
     cmd.envs(env.iter().copied());
-    cmd.spawn().unwrap()
+    Serving(cmd.spawn().unwrap())
 }
 
 /// The address from the `listening on` line, once `log` has it.
@@ -54,7 +64,7 @@ fn address(log: &Path) -> String {
     }
 }
 
-fn terminate(child: &mut Child) {
+fn terminate(Serving(child): &mut Serving) {
     let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
