@@ -3,8 +3,10 @@
 #   - SHA256SUMS matches both files;
 #   - the .deb lists the binary and the unit; it installs with dpkg, leaves the unit
 #     pointing at /usr/bin and accepted by `systemd-analyze verify`, the service enabled
-#     (and running, where systemd runs), the settings file root-only, the README in
-#     /usr/share/doc; remove keeps the database, purge deletes it and leaves nothing;
+#     (and running, where systemd runs), the settings file created root-only from the
+#     template, the README in /usr/share/doc; installing over it without a terminal keeps
+#     an edited settings file; remove keeps the database and settings, purge deletes them
+#     and leaves nothing (the life under a real systemd: scripts/check-systemd.sh);
 #   - the portable binary needs no glibc symbol newer than 2.28;
 #   - both binaries answer --version.
 # Needs root (dpkg -i). Refuses to run where chatrace-relay is already installed, so it
@@ -65,8 +67,13 @@ unit_path=$(echo "$listing" | grep -Eo ' (\./)?(usr/)?lib/systemd/system/chatrac
     sed 's|^ \.\{0,1\}/\{0,1\}|/|')
 [ -n "$unit_path" ] || fail "the .deb has no systemd unit"
 echo "$listing" | grep -Eq ' (\./)?usr/share/doc/chatrace-relay/README.md$' || fail "the .deb has no README"
-echo "$listing" | grep -Eq ' (\./)?etc/default/chatrace-relay$' || fail "the .deb has no /etc/default/chatrace-relay"
-ok "the .deb lists /usr/bin/chatrace-relay, $unit_path, the README and the settings file"
+echo "$listing" | grep -Eq ' (\./)?usr/share/chatrace-relay/chatrace-relay.default$' ||
+    fail "the .deb has no settings template /usr/share/chatrace-relay/chatrace-relay.default"
+if echo "$listing" | grep -Eq ' (\./)?etc/'; then fail "the .deb ships files in /etc: $(echo "$listing" | grep ' \./etc/')"; fi
+if dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles; then
+    fail "the .deb has conffiles: an upgrade over an edited one asks a question"
+fi
+ok "the .deb lists /usr/bin/chatrace-relay, $unit_path, the README and the settings template; no conffiles"
 depends=$(dpkg-deb -f "$deb" Depends)
 libc_min=$(echo "$depends" | sed -n 's/.*libc6 (>= \([0-9.]*\)).*/\1/p')
 [ -n "$libc_min" ] || fail "Depends names no libc6 version: '$depends'"
@@ -75,7 +82,7 @@ dpkg --compare-versions "$libc_min" le 2.28 || fail "Depends asks for libc6 $lib
 ok "Depends: $depends"
 
 # --- install
-dpkg -i "$deb" || fail "dpkg -i"
+dpkg -i "$deb" < /dev/null || fail "dpkg -i"
 got=$(/usr/bin/chatrace-relay --version)
 [ "$got" = "$expected_version" ] || fail "installed binary --version: '$got'"
 ok "installed; /usr/bin/chatrace-relay --version says '$got'"
@@ -86,6 +93,7 @@ systemd-analyze verify "$unit_path" || fail "systemd-analyze verify $unit_path"
 ok "systemd-analyze verify accepts $unit_path (ExecStart=/usr/bin/chatrace-relay)"
 [ -L /etc/systemd/system/multi-user.target.wants/chatrace-relay.service ] || fail "the service is not enabled"
 ok "the service is enabled"
+[ -f /etc/default/chatrace-relay ] || fail "postinst created no /etc/default/chatrace-relay"
 [ "$(stat -c %a /etc/default/chatrace-relay)" = 600 ] || fail "/etc/default/chatrace-relay is not mode 600"
 [ -f /usr/share/doc/chatrace-relay/README.md ] || fail "no README in /usr/share/doc"
 ok "/etc/default/chatrace-relay is root-only; README in /usr/share/doc/chatrace-relay"
@@ -126,9 +134,9 @@ else
 fi
 [ -f /var/lib/chatrace-relay/chatrace-relay.db ] || fail "no database under /var/lib/chatrace-relay"
 
-# --- an upgrade (here: the same version again) keeps the user's settings
+# --- an upgrade (here: the same version again), without a terminal, keeps the settings
 echo CHATRACE_RELAY_PUBLIC_URL=https://relay.example.com >> /etc/default/chatrace-relay
-dpkg -i "$deb" || fail "dpkg -i over the installed package"
+dpkg -i "$deb" < /dev/null || fail "dpkg -i over the installed package"
 grep -q '^CHATRACE_RELAY_PUBLIC_URL=https://relay.example.com$' /etc/default/chatrace-relay ||
     fail "reinstalling lost the edit in /etc/default/chatrace-relay"
 [ -f "$state/chatrace-relay.db" ] || fail "reinstalling lost the database"
@@ -138,7 +146,7 @@ ok "installing over it keeps the settings and the database"
 dpkg -r chatrace-relay || fail "dpkg -r"
 [ ! -e /usr/bin/chatrace-relay ] || fail "dpkg -r left /usr/bin/chatrace-relay"
 [ -f "$state/chatrace-relay.db" ] || fail "dpkg -r deleted the database"
-[ -f /etc/default/chatrace-relay ] || fail "dpkg -r deleted the settings (a conffile, kept until purge)"
+grep -q '^CHATRACE_RELAY_PUBLIC_URL=' /etc/default/chatrace-relay || fail "dpkg -r deleted the settings (kept until purge)"
 ok "dpkg -r removed the binary and kept the database and settings"
 dpkg -P chatrace-relay || fail "dpkg -P"
 for path in "$state" /var/lib/chatrace-relay /etc/default/chatrace-relay "$unit_path" \

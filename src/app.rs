@@ -8,7 +8,7 @@ use std::time::Duration;
 use log::{info, warn};
 
 use crate::catch_up::{Background, Trigger};
-use crate::config::Config;
+use crate::config::{Config, SecretSource};
 use crate::error::Result;
 use crate::forward::{Doorbell, Forwarder};
 use crate::http::Limits;
@@ -27,7 +27,15 @@ pub fn serve(config: Config) -> Result<()> {
     crate::memory::tune();
     let mut store = Store::open(&config.db)?;
     let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
-    let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
+    let admin_token = store.resolve_secret(
+        config.admin_token.as_ref().map(|given| given.value.clone()),
+        "admin_token",
+    )?;
+    let admin_token_source = config
+        .admin_token
+        .as_ref()
+        .map_or(SecretSource::Database, |given| given.source);
+    store.set_setting(SecretSource::ADMIN_TOKEN_KEY, admin_token_source.as_str())?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
     let ended = store.end_deliveries_elsewhere(&config.forward_urls, crate::time::now_ms())?;
     if ended > 0 {
@@ -112,17 +120,25 @@ pub fn serve(config: Config) -> Result<()> {
         sessions: Sessions::default(),
         big_bodies: Arc::default(),
     });
+    // Connections made from here on wait in the listening socket's queue until a worker
+    // takes them, so the relay is ready for systemd (`Type=notify`) as of now.
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "listening on http://{addr}");
+    let priority = if crate::systemd::is_journal(&stdout) {
+        "<6>"
+    } else {
+        ""
+    };
+    let _ = writeln!(stdout, "{priority}listening on http://{addr}");
     let _ = stdout.flush();
+    crate::systemd::notify(&format!("READY=1\nSTATUS=listening on http://{addr}"));
     info!(
-        "setup page: {}/ (sign in with the token from `chatrace-relay admin-token --db {}`)",
+        "setup page: {}/ (sign in with the admin token {})",
         state
             .config
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
-        state.config.db.display()
+        admin_token_source.admin_token_origin(&state.config.db)
     );
     let contexts = worker_stores
         .into_iter()
@@ -132,7 +148,9 @@ pub fn serve(config: Config) -> Result<()> {
         })
         .collect();
     let writer = state.writer.clone();
-    crate::http::run(server, addr, limits, contexts, move || writer.fatal())?;
+    let served = crate::http::run(server, addr, limits, contexts, move || writer.fatal());
+    crate::systemd::notify("STOPPING=1");
+    served?;
     // The writer takes jobs in order, so once this health check is through, every webhook
     // handed over before it is committed and its answer is with the responders.
     if let Err(e) = state.writer.health_check() {

@@ -5,10 +5,13 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use crate::cli::{
-    BackupArgs, CatchUpArgs, CheckTokenArgs, Cli, Command, ExportArgs, InboxFlags, InboxLoginArgs,
-    ReplayArgs, SendTestArgs, StatsArgs,
+    AdminTokenArgs, BackupArgs, CatchUpArgs, CheckTokenArgs, Cli, Command, ExportArgs, InboxFlags,
+    InboxLoginArgs, ReplayArgs, SendTestArgs, StatsArgs,
 };
-use crate::config::{api_timeout, api_url, db_path, secret, Config, InboxConfig};
+use crate::config::{
+    api_timeout, api_url, db_path, given_secret, secret, Config, InboxConfig, SecretSource,
+    ADMIN_TOKEN_CREDENTIAL, ADMIN_TOKEN_VAR,
+};
 use crate::error::{Error, Result};
 use crate::store::{Message, Store};
 use crate::time::format_rfc3339;
@@ -21,17 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Stats(args) => stats(args),
         Command::Export(args) => export(args),
-        Command::AdminToken(args) => {
-            // Never a fresh database: its new token would sign nothing in. `serve` creates
-            // the database and the token on its first start.
-            let mut store = open_existing(args.db)?;
-            let token = store.resolve_secret(
-                secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token"),
-                "admin_token",
-            )?;
-            println!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::AdminToken(args) => admin_token(args),
         Command::SendTest(args) => send_test(args),
         Command::CheckToken(args) => check_token(args),
         Command::Replay(args) => replay(args),
@@ -39,6 +32,39 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::CatchUp(args) => catch_up(args),
         Command::InboxLogin(args) => inbox_login(args),
     }
+}
+
+/// `admin-token`: the token the service signs in with, from where the service took it when
+/// it last started (recorded in the database): the database's own, or the same environment
+/// variable or credential, when this command has it too. Where it has not (a shell has no
+/// `$CREDENTIALS_DIRECTORY`), it says where the token is and exits 1, rather than print the
+/// database's token, which the service refuses.
+fn admin_token(args: AdminTokenArgs) -> Result<ExitCode> {
+    // Never a fresh database: its new token would sign nothing in. `serve` creates the
+    // database and the token on its first start.
+    let db = db_path(args.db.clone());
+    let mut store = open_existing(args.db)?;
+    let given = given_secret(ADMIN_TOKEN_VAR, ADMIN_TOKEN_CREDENTIAL);
+    let served = store
+        .setting(SecretSource::ADMIN_TOKEN_KEY)?
+        .and_then(|s| SecretSource::parse(&s));
+    let token = match (served, given) {
+        // Before a `serve` that records its source: as the service would resolve it now.
+        (None, given) => store.resolve_secret(given.map(|g| g.value), "admin_token")?,
+        (Some(SecretSource::Database), _) => store.resolve_secret(None, "admin_token")?,
+        (Some(source), Some(given)) if given.source == source => given.value,
+        (Some(source), _) => {
+            eprintln!(
+                "admin-token: the relay signs in with the admin token {}, not with the one \
+                 in {}; this command has no access to that source here",
+                source.admin_token_origin(&db),
+                db.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `catch-up --since DATE`: history from Chatrace's inbox, resumable.

@@ -55,7 +55,7 @@ pub struct Config {
     /// Secrets given from outside (environment or systemd credentials). When absent, the
     /// values stored in the database are used, and generated on first start.
     pub webhook_secret: Option<String>,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Given>,
     pub chatrace_token: Option<String>,
     pub chatrace_api_url: String,
     pub chatrace_api_timeout: Duration,
@@ -190,7 +190,8 @@ impl Config {
             }
         };
         let webhook_secret = secret("CHATRACE_RELAY_WEBHOOK_SECRET", "webhook_secret");
-        let admin_token = secret("CHATRACE_RELAY_ADMIN_TOKEN", "admin_token");
+        let admin_token = given_secret(ADMIN_TOKEN_VAR, ADMIN_TOKEN_CREDENTIAL);
+        let admin_token_value = admin_token.as_ref().map(|given| given.value.clone());
         for (what, given) in [
             (
                 "the webhook secret (CHATRACE_RELAY_WEBHOOK_SECRET or the webhook_secret credential)",
@@ -198,7 +199,7 @@ impl Config {
             ),
             (
                 "the admin token (CHATRACE_RELAY_ADMIN_TOKEN or the admin_token credential)",
-                &admin_token,
+                &admin_token_value,
             ),
         ] {
             if let Some(weakness) = given.as_deref().and_then(crate::secret::weakness) {
@@ -287,11 +288,86 @@ pub fn api_timeout() -> Result<Duration, String> {
 /// A secret from the environment, or else from a systemd credential file
 /// (`LoadCredential=` puts them in `$CREDENTIALS_DIRECTORY`).
 pub fn secret(var: &str, credential: &str) -> Option<String> {
-    env(var).or_else(|| {
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-        let value = std::fs::read_to_string(Path::new(&dir).join(credential)).ok()?;
-        Some(value.trim().to_string()).filter(|v| !v.is_empty())
-    })
+    given_secret(var, credential).map(|given| given.value)
+}
+
+/// `secret`, with where it came from.
+pub fn given_secret(var: &str, credential: &str) -> Option<Given> {
+    if let Some(value) = env(var) {
+        return Some(Given {
+            value,
+            source: SecretSource::Environment,
+        });
+    }
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let value = std::fs::read_to_string(Path::new(&dir).join(credential)).ok()?;
+    Some(value.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|value| Given {
+            value,
+            source: SecretSource::Credential,
+        })
+}
+
+pub const ADMIN_TOKEN_VAR: &str = "CHATRACE_RELAY_ADMIN_TOKEN";
+pub const ADMIN_TOKEN_CREDENTIAL: &str = "admin_token";
+
+/// A secret given from outside the database.
+#[derive(Debug, Clone)]
+pub struct Given {
+    pub value: String,
+    pub source: SecretSource,
+}
+
+/// Where a secret in force comes from. `serve` records the admin token's in the database,
+/// so that `admin-token`, run from a shell without the service's environment and
+/// credentials, can say where the token is instead of printing one the service refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    Database,
+    Environment,
+    Credential,
+}
+
+impl SecretSource {
+    /// The settings key `serve` records the admin token's source under.
+    pub const ADMIN_TOKEN_KEY: &str = "admin_token_source";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretSource::Database => "database",
+            SecretSource::Environment => "environment",
+            SecretSource::Credential => "credential",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<SecretSource> {
+        [
+            SecretSource::Database,
+            SecretSource::Environment,
+            SecretSource::Credential,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == stored)
+    }
+
+    /// Where the admin token is, in words for the log and for `admin-token`.
+    pub fn admin_token_origin(self, db: &Path) -> String {
+        match self {
+            SecretSource::Database => format!(
+                "printed by `chatrace-relay admin-token --db {}`",
+                db.display()
+            ),
+            SecretSource::Environment => format!(
+                "in the service's environment, {ADMIN_TOKEN_VAR} (an EnvironmentFile= or \
+                 Environment= line: `systemctl cat chatrace-relay`)"
+            ),
+            SecretSource::Credential => format!(
+                "in the file of the systemd credential {ADMIN_TOKEN_CREDENTIAL} (the unit's \
+                 LoadCredential={ADMIN_TOKEN_CREDENTIAL}:FILE line: `systemctl cat chatrace-relay`)"
+            ),
+        }
+    }
 }
 
 fn env(var: &str) -> Option<String> {

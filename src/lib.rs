@@ -31,6 +31,7 @@ mod secret;
 mod shutdown;
 mod signature;
 mod store;
+pub mod systemd;
 // Public so the fuzz targets in fuzz/ can call them directly.
 pub mod text;
 pub mod time;

@@ -1,9 +1,11 @@
 //! The `chatrace-relay` binary: parse arguments, set up logging, run a command.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use argh::FromArgs;
 use chatrace_relay::cli::{Cli, Command};
+use chatrace_relay::systemd;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
@@ -30,13 +32,29 @@ fn main() -> ExitCode {
     if prints_only(&cli.command) {
         die_quietly_on_closed_stdout();
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    let journal = systemd::is_journal(std::io::stderr());
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if journal {
+        // journald stamps each line with its own time and reads the level from a syslog
+        // prefix; a second timestamp and a level word would only be noise there.
+        logger.format(|out, record| {
+            writeln!(
+                out,
+                "<{}>{}",
+                systemd::priority(record.level()),
+                record.args()
+            )
+        });
+    } else {
+        logger.format_target(false);
+    }
+    logger.init();
     match chatrace_relay::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("chatrace-relay: {e}");
+            let prefix = if journal { "<3>" } else { "" };
+            eprintln!("{prefix}chatrace-relay: {e}");
             ExitCode::FAILURE
         }
     }

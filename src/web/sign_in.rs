@@ -35,10 +35,13 @@ pub fn refused(req: &Request, current: Option<&Current>) -> Result<Response> {
 }
 
 /// `sudo chatrace-relay admin-token --db /var/lib/chatrace-relay/chatrace-relay.db` for the
-/// unit: run elsewhere without the path, the command would find no database.
+/// unit: run elsewhere without the path, the command would find no database. The path is
+/// made absolute but its symlinks are kept: the unit's `/var/lib/chatrace-relay` is
+/// systemd's link to `/var/lib/private/chatrace-relay`, and the link is the name the
+/// README, the package and the log use.
 fn token_command(cx: &Context) -> String {
     let db = &cx.state.config.db;
-    let full = std::fs::canonicalize(db).unwrap_or_else(|_| db.clone());
+    let full = std::path::absolute(db).unwrap_or_else(|_| db.clone());
     let path = full.display().to_string();
     let quoted = if path
         .chars()

@@ -249,7 +249,12 @@ fn run_into_closed_pipe(args: &[&str]) -> (std::process::ExitStatus, String) {
 #[test]
 fn output_piped_into_head_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    let relay = Relay::start("closed-pipe");
+    // The admin token stays the database's, as `admin-token` below prints it.
+    let relay = Relay::start_with(
+        "closed-pipe",
+        &[],
+        &[("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET)],
+    );
     let post = relay.post_webhook(
         "application/json",
         &fixture("chatrace-external-request.json"),

@@ -26,4 +26,5 @@ mod refusals;
 mod reply;
 mod setup;
 mod store;
+mod systemd;
 mod webhook;

@@ -115,6 +115,9 @@ impl Relay {
             .env_remove("CHATRACE_RELAY_CATCH_UP_EVERY")
             .env_remove("CHATRACE_RELAY_CHATRACE_RATE")
             .env_remove("CHATRACE_RELAY_INCOMING_ONLY")
+            // Run under a service manager, a test relay must not tell it anything.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
             // Tests reach nothing outside this machine: a relay given an API token would
             // try it on Chatrace's real inbox. Port 9 refuses at once; tests of the inbox
             // name their fake.
