@@ -493,8 +493,8 @@ fn forwarding_row_appears_only_with_a_forward_url() {
     assert!(fact(last, "http://127.0.0.1:9/hook").contains("delivered 0"));
 }
 
-/// The row follows real deliveries: green once the app took a message, red with the app's
-/// error once a delivery ran out of retries.
+/// The row follows real deliveries: green once the app took a message (and then no error
+/// shown), red with the app's error once a delivery ran out of retries.
 #[test]
 fn forwarding_row_turns_ok_on_delivery_and_fail_with_the_last_error() {
     let good = crate::fake::Fake::always(200);
@@ -510,7 +510,16 @@ fn forwarding_row_turns_ok_on_delivery_and_fail_with_the_last_error() {
     let relay = forward(&good.url("/hook"));
     assert_eq!(relay.post_webhook("application/json", body).status, 200);
     good.wait_for(1, Duration::from_secs(10));
-    wait_for_status(&relay, "ok");
+    let row = wait_for_status(&relay, "ok");
+    // A good delivery is no error: the row used to say "Last error: HTTP 200".
+    let labels: Vec<&str> = row["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].as_str().unwrap())
+        .collect();
+    assert!(!labels.iter().any(|l| l.contains("error")), "{row:#}");
+    assert!(!row.to_string().contains("HTTP 200"), "{row:#}");
 
     let relay = forward(&bad.url("/hook"));
     assert_eq!(relay.post_webhook("application/json", body).status, 200);
