@@ -126,7 +126,12 @@ impl Store {
                 Migration::Sql(sql) => tx.execute_batch(sql)?,
                 Migration::SqlThen(sql, then) => {
                     tx.execute_batch(sql)?;
-                    then(&tx)?;
+                    // A data migration converts rows an older version wrote; a database
+                    // being created has none, and its progress lines would read as an
+                    // upgrade that never happened.
+                    if version > 0 {
+                        then(&tx)?;
+                    }
                 }
             }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;

@@ -146,6 +146,26 @@ fn a_0_1_0_database_upgrades_with_exact_counts_and_keeps_deduplicating() {
     assert_eq!(rollup, now_deliveries);
 }
 
+/// A database the relay creates is new, not upgraded: no upgrade lines in its log, and it
+/// counts and deduplicates from the first message.
+#[test]
+fn a_new_database_is_created_without_upgrade_lines() {
+    let relay = Relay::start("fresh-database");
+    post_ok(&relay, &message("fresh-1", "first"));
+    assert_eq!(
+        post_ok(&relay, &message("fresh-1", "first"))["duplicates"],
+        1
+    );
+    assert_eq!(relay.stats()["total_messages"], 1);
+    let log = relay.log();
+    assert!(!log.contains("upgrad"), "{log}");
+    assert!(!log.contains("re-key"), "{log}");
+    assert_eq!(
+        relay.count("SELECT count(*) FROM messages WHERE length(dedup_key) != 16"),
+        0
+    );
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
