@@ -546,3 +546,58 @@ fn a_bad_forward_secret_stops_the_start_with_a_reason() {
         "the secret is never echoed"
     );
 }
+
+/// The README's push example is what the app gets for a Chatrace webhook: the same fields,
+/// each of the same JSON type; `sent_at` is null, since Chatrace sends no message time.
+#[test]
+fn the_readme_push_example_is_what_a_chatrace_message_forwards_as() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let push = &readme[readme.find("**Push.**").expect("the Push paragraph")..];
+    let start = push.find("```json\n").expect("its example") + "```json\n".len();
+    let example: serde_json::Value =
+        serde_json::from_str(&push[start..start + push[start..].find("```").unwrap()])
+            .expect("the example is JSON");
+
+    let fake = Fake::always(200);
+    let relay = forwarding_relay("fwd-readme", &[fake.url("/hook")], &[]);
+    let body = serde_json::json!({
+        "user_id": "6742218934563412", "first_name": "Anna", "last_name": "Petrova",
+        "ig_user_name": "anna.p", "text": "Здравствуйте, сколько стоит доставка?",
+        "type": "text", "channel": "instagram",
+    });
+    assert_eq!(
+        relay
+            .post_webhook("application/json", body.to_string().as_bytes())
+            .status,
+        200
+    );
+    let sent = fake.wait_for(1, Duration::from_secs(10))[0].json();
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    let shape = |v: &serde_json::Value| -> BTreeMap<String, &'static str> {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), kind(v)))
+            .collect()
+    };
+    assert_eq!(shape(&example), shape(&sent), "{sent:#}");
+    assert_eq!(sent["sent_at"], serde_json::Value::Null);
+    for key in [
+        "type",
+        "channel",
+        "direction",
+        "contact_id",
+        "contact_name",
+        "username",
+    ] {
+        assert_eq!(example[key], sent[key], "{key}");
+    }
+}
