@@ -97,10 +97,11 @@ fn post_sample(r: &Relay, url: &str, lang: Lang) -> (bool, String) {
         Ok(reply) if (200..300).contains(&reply.status) => (
             true,
             format!(
-                "{to} HTTP {}. {} {}",
+                "{to} HTTP {}. {} {} {}",
                 reply.status,
                 lang.t("actions_relay_stored_as_test"),
-                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
+                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS),
+                lang.t("actions_test_reaches_your_app")
             ),
         ),
         Ok(reply) => (

@@ -30,6 +30,11 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "The relay stored it as a test message (not counted in stats). Its answer:",
         "Relay сохранил его как тестовое сообщение (в статистике не учитывается). Его ответ:",
     ),
+    (
+        "actions_test_reaches_your_app",
+        "Your app gets it like any message, marked \"test\": true: pushed to every --forward-url and listed by /api/messages.",
+        "Ваше приложение получит его, как любое сообщение, с пометкой \"test\": true: оно уходит на каждый --forward-url и видно в /api/messages.",
+    ),
     ("public_url_set_public_address", "Set the public address", "Задайте публичный адрес"),
     (
         "public_url_chatrace_calls_relay_from",
@@ -293,8 +298,8 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "first_message_send_direct_message_your",
-        "Send a direct message to your Instagram account from another account; it appears here within seconds. \"Send a test webhook\" checks the relay's side alone.",
-        "Напишите в директ вашего Instagram-аккаунта с другого аккаунта; сообщение появится здесь через несколько секунд. «Отправить тестовый вебхук» проверяет только сторону relay.",
+        "Send a direct message to your Instagram account from another account; it appears here within seconds. \"Send a test webhook\" checks the relay's side alone; its message also reaches your app, marked \"test\": true.",
+        "Напишите в директ вашего Instagram-аккаунта с другого аккаунта; сообщение появится здесь через несколько секунд. «Отправить тестовый вебхук» проверяет только сторону relay; его сообщение тоже дойдёт до вашего приложения, с пометкой \"test\": true.",
     ),
     (
         "first_message_messages_arrive_stored_setup",

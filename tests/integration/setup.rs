@@ -478,6 +478,32 @@ fn send_test_stores_a_test_message_that_does_not_count() {
     assert!(ru.json()["message"].as_str().unwrap().contains("тестовое"));
 }
 
+/// The test webhook's message is passed on to the team's app, marked `"test": true`; the
+/// row offering the button and the banner after it both say so.
+#[test]
+fn the_test_message_reaches_the_app_marked_as_a_test_and_the_page_says_so() {
+    let app = crate::fake::Fake::always(200);
+    let relay = Relay::start_args(
+        "setup-send-test-forward",
+        &["--forward-url", &app.url("/hook")],
+    );
+    let said = "\"test\": true";
+    assert!(
+        row(&relay, "first_message")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(said),
+        "the row says so before the button is pressed"
+    );
+    let message = action(&relay, "send_test").json()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains(said), "{message}");
+    let pushed = app.wait_for(1, Duration::from_secs(10))[0].json();
+    assert_eq!(pushed["test"], true, "{pushed:#}");
+}
+
 #[test]
 fn forwarding_row_appears_only_with_a_forward_url() {
     let relay = Relay::start_args(
