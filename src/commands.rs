@@ -193,8 +193,13 @@ fn backup(args: BackupArgs) -> Result<ExitCode> {
     }
     let summary = result?;
     let bytes = std::fs::metadata(dest)?.len();
+    // Counted as `stats` counts, so the two agree on a database without retention.
+    let tests = match summary.test_messages {
+        0 => String::new(),
+        n => format!(" (and {n} test messages, which stats never count)"),
+    };
     println!(
-        "backed up {} to {}: {} bytes ({:.1} MiB), {} messages, in {:.1} s",
+        "backed up {} to {}: {} bytes ({:.1} MiB), {} messages{tests}, in {:.1} s",
         source.display(),
         dest.display(),
         bytes,

@@ -24,11 +24,30 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "No public address is set, so the test went to the local address.",
         "Публичный адрес не задан, поэтому тест отправлен на локальный адрес.",
     ),
-    ("actions_sent", "Sent to", "Отправлено на"),
     (
-        "actions_relay_stored_as_test",
-        "The relay stored it as a test message (not counted in stats). Its answer:",
-        "Relay сохранил его как тестовое сообщение (в статистике не учитывается). Его ответ:",
+        "actions_sent_publicly",
+        "Sent through the public address",
+        "Отправлено через публичный адрес",
+    ),
+    (
+        "actions_sent_locally",
+        "Sent directly, on this server, to",
+        "Отправлено напрямую, на этом сервере, на",
+    ),
+    (
+        "actions_stored_as_test_message",
+        "stored as a test message",
+        "сохранено как тестовое сообщение",
+    ),
+    (
+        "actions_relay_works_address_not",
+        "So the relay itself works, but the public address does not lead to it: see the row about the public address.",
+        "Значит, сам relay работает, но публичный адрес к нему не ведёт: см. строку о публичном адресе.",
+    ),
+    (
+        "actions_test_not_counted",
+        "A test message is shown on this page and never counted in the stats.",
+        "Тестовое сообщение видно на этой странице и никогда не учитывается в статистике.",
     ),
     (
         "actions_test_reaches_your_app",

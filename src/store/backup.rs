@@ -15,10 +15,11 @@ use crate::error::Result;
 /// bounds the memory and time of each call.
 const PAGES_PER_STEP: std::os::raw::c_int = 1024;
 
-/// What was copied.
+/// What was copied, counted the way the stats count: test messages apart.
 #[derive(Debug, Clone, Copy)]
 pub struct BackupSummary {
     pub messages: i64,
+    pub test_messages: i64,
 }
 
 /// Copies the database at `source` into `dest` (a new file). The whole copy is taken from
@@ -53,7 +54,14 @@ pub fn backup(source: &Path, dest: &Path) -> Result<BackupSummary> {
     }
     src.execute_batch("COMMIT")?;
     drop(src);
-    let messages = dst.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
+    let (messages, test_messages) = dst.query_row(
+        "SELECT count(*) - coalesce(sum(is_test), 0), coalesce(sum(is_test), 0) FROM messages",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     dst.close().map_err(|(_, e)| e)?;
-    Ok(BackupSummary { messages })
+    Ok(BackupSummary {
+        messages,
+        test_messages,
+    })
 }

@@ -504,6 +504,33 @@ fn the_test_message_reaches_the_app_marked_as_a_test_and_the_page_says_so() {
     assert_eq!(pushed["test"], true, "{pushed:#}");
 }
 
+/// When the public address fails, the banner gives each try its own line and sentence,
+/// then says what that means: the relay works, the way to it does not.
+#[test]
+fn a_failed_public_try_and_the_local_one_are_two_results() {
+    let relay = Relay::start_args(
+        "setup-send-test-two",
+        &["--public-url", "http://127.0.0.1:9"],
+    );
+    let message = action(&relay, "send_test").json()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lines: Vec<&str> = message.lines().collect();
+    assert!(lines.len() >= 3, "{message}");
+    assert!(
+        lines[0].contains("http://127.0.0.1:9/instagram/webhook"),
+        "{message}"
+    );
+    assert!(!lines[0].contains("HTTP 200"), "{message}");
+    assert!(
+        lines[1].contains(&relay.addr) && lines[1].contains("HTTP 200"),
+        "{message}"
+    );
+    assert!(lines[2].contains("public address"), "{message}");
+    assert!(lines.iter().all(|l| l.ends_with('.')), "{message}");
+}
+
 #[test]
 fn forwarding_row_appears_only_with_a_forward_url() {
     let relay = Relay::start_args(

@@ -341,3 +341,32 @@ fn backup_under_concurrent_webhooks_is_consistent_and_complete() {
     assert!(!missing.status.success());
     assert!(!relay.dir.join("copy2.db").exists());
 }
+
+/// `backup` counts the messages as `stats` does: the test webhook's message is named
+/// apart, never in the count (it used to say 6 where the stats said 5).
+#[test]
+fn backup_and_stats_count_the_same_messages() {
+    let relay = Relay::start("backup-counts");
+    for i in 0..5 {
+        post_ok(&relay, &message(&format!("real-{i}"), "real"));
+    }
+    let test = relay.request(
+        "POST",
+        "/instagram/webhook",
+        &[
+            ("X-Webhook-Secret", SECRET),
+            ("X-Relay-Test", "1"),
+            ("Content-Type", "application/json"),
+        ],
+        &message("test-1", "a test"),
+    );
+    assert_eq!(test.status, 200, "{}", test.text());
+    assert_eq!(relay.stats()["total_messages"], 5);
+    let out = backup(&relay.db, &relay.dir.join("copy.db"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(" 5 messages (and 1 test messages"),
+        "{stdout}"
+    );
+}
