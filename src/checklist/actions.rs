@@ -1,7 +1,8 @@
-//! The rows' buttons: check the token again, send a test webhook, replay failed deliveries.
+//! The rows' buttons: check the token again, send a test webhook, replay failed deliveries,
+//! mark the webhook row's problems as seen.
 //! A button its row would not offer right now is refused before anything is sent anywhere.
 
-use super::facts::{local_webhook_url, token_check};
+use super::facts::{local_webhook_url, problems_seen_until, token_check, PROBLEMS_SEEN_UNTIL};
 use super::rows::replay_offered;
 use super::{describe_failure, token_advice, token_verdict, Action, Relay, EXCERPT_CHARS};
 use crate::error::Result;
@@ -31,6 +32,15 @@ pub fn run_action(r: &Relay, action: Action, input: Option<&str>, lang: Lang) ->
                 lang.t("actions_deliveries_queued_again")
             ))
         }
+        Action::DismissProblems => {
+            // Up to the newest problem there is, not to now: one that arrives while the
+            // user reads the page is still shown.
+            if let Some(newest) = r.store.problems_since(problems_seen_until(r)?, 1)?.first() {
+                r.store
+                    .set_setting(PROBLEMS_SEEN_UNTIL, &newest.received_at_ms.to_string())?;
+            }
+            Ok(lang.t("actions_problems_marked_seen").to_string())
+        }
         Action::RecheckToken => {
             let (check, _) = token_check(r, true)?;
             Ok(if check.is_valid() {
@@ -57,6 +67,12 @@ fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>
         | Action::InboxHistory
         | Action::InboxSignOut => super::inbox_actions::refusal(r, action, lang)?,
         Action::SendTest => None,
+        Action::DismissProblems => {
+            let shown = r.store.problems_since(problems_seen_until(r)?, 1)?;
+            shown
+                .is_empty()
+                .then(|| lang.t("actions_there_no_problems_to_dismiss"))
+        }
         // The token row offers the button for every token that is set, malformed included.
         Action::RecheckToken => config
             .chatrace_token

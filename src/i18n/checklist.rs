@@ -50,6 +50,16 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "Тестовое сообщение видно на этой странице и никогда не учитывается в статистике.",
     ),
     (
+        "actions_problems_marked_seen",
+        "Marked as seen: these requests no longer keep the row amber. They stay listed among the rejected requests below, and a new problem shows again.",
+        "Отмечено как просмотренное: эти запросы больше не держат строку жёлтой. Они остаются в списке отклонённых запросов ниже, а новая проблема снова будет показана.",
+    ),
+    (
+        "actions_there_no_problems_to_dismiss",
+        "There is nothing to mark as seen: the webhook row shows no problem.",
+        "Отмечать нечего: в строке о вебхуке нет проблем.",
+    ),
+    (
         "actions_test_reaches_your_app",
         "Your app gets it like any message, marked \"test\": true: pushed to every --forward-url and listed by /api/messages.",
         "Ваше приложение получит его, как любое сообщение, с пометкой \"test\": true: оно уходит на каждый --forward-url и видно в /api/messages.",

@@ -148,7 +148,7 @@ pub fn setup_action(cx: &mut Context, req: &Request) -> Result<Response> {
     let Some(action) = Action::from_name(name) else {
         return Ok(Response::error(
             404,
-            "unknown setup action; use recheck_token, send_test or replay_failed",
+            "unknown setup action; see the actions the rows of GET /api/setup offer",
         ));
     };
     let form = req.form();

@@ -531,6 +531,61 @@ fn a_failed_public_try_and_the_local_one_are_two_results() {
     assert!(lines.iter().all(|l| l.ends_with('.')), "{message}");
 }
 
+/// A wrong secret turns the webhook row amber until a good request follows it, or until
+/// the user marks it as seen with the row's button; a later problem shows again.
+#[test]
+fn a_webhook_problem_clears_after_a_good_request_or_when_marked_as_seen() {
+    let relay = Relay::start("setup-dismiss-problems");
+    let wrong = |n: usize| {
+        let reply = relay.request(
+            "POST",
+            "/instagram/webhook",
+            &[("X-Webhook-Secret", "a-wrong-secret-0123456789abcdefgh")],
+            br#"{"contact_id":"77","text":"stray"}"#,
+        );
+        assert_eq!(reply.status, 401);
+        relay.wait_count("SELECT count(*) FROM rejected", n as i64);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let good = || {
+        let reply = relay.post_webhook("application/json", br#"{"contact_id":"77","text":"hi"}"#);
+        assert_eq!(reply.status, 200);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    wrong(1);
+    let webhook = row(&relay, "webhook_configured");
+    assert_eq!(webhook["status"], "warn", "{webhook:#}");
+    good();
+    assert_eq!(row(&relay, "webhook_configured")["status"], "ok");
+
+    wrong(2);
+    let webhook = row(&relay, "webhook_configured");
+    assert_eq!(webhook["status"], "warn", "{webhook:#}");
+    assert_eq!(webhook["actions"], serde_json::json!(["dismiss_problems"]));
+    let reply = action(&relay, "dismiss_problems");
+    assert_eq!(reply.status, 200);
+    assert!(reply.json()["message"].as_str().unwrap().contains("seen"));
+    let webhook = row(&relay, "webhook_configured");
+    assert_eq!(webhook["status"], "ok", "{webhook:#}");
+    assert!(webhook["actions"].as_array().is_none_or(|a| a.is_empty()));
+    let again = action(&relay, "dismiss_problems").json()["message"].clone();
+    assert!(again.as_str().unwrap().contains("nothing"), "{again}");
+    // Still listed among the rejected requests, and a new problem shows again.
+    assert_eq!(relay.count("SELECT count(*) FROM rejected"), 2);
+    wrong(3);
+    assert_eq!(row(&relay, "webhook_configured")["status"], "warn");
+    let ru = relay.request(
+        "POST",
+        "/api/setup/dismiss_problems?lang=ru",
+        &[("Authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    );
+    assert!(ru.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("просмотренное"));
+}
+
 #[test]
 fn forwarding_row_appears_only_with_a_forward_url() {
     let relay = Relay::start_args(
