@@ -225,10 +225,42 @@ fn open_existing(flag: Option<String>) -> Result<Store> {
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode> {
-    let which = crate::forward::requeue_from(args.id, args.failed, args.since.as_deref())
-        .map_err(|e| Error::Config(format!("replay: {e} (--id N, --failed, --since RFC3339)")))?;
+    let which = crate::forward::requeue_from(
+        args.id,
+        args.failed,
+        args.since.as_deref(),
+        args.resend_delivered,
+    )
+    .map_err(|e| {
+        Error::Config(format!(
+            "replay: {e} (--id N, --failed, --since RFC3339 [--resend-delivered])"
+        ))
+    })?;
     let store = open_existing(args.db)?;
-    let n = store.requeue(which, crate::time::now_ms())?;
+    // The targets as `serve` would have them: its environment, else what the relay last
+    // started with.
+    let mut targets = crate::config::forward_urls_from_env();
+    if targets.is_empty() {
+        targets = store
+            .setting(crate::store::FORWARD_TARGETS)?
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    }
+    if matches!(which, crate::store::Requeue::Since { .. }) {
+        if targets.is_empty() {
+            return Err(Error::Config(
+                "replay --since: no forwarding target: start the relay with --forward-url \
+                 (or set CHATRACE_RELAY_FORWARD_URL) first"
+                    .into(),
+            ));
+        }
+        for target in &targets {
+            println!("target {}", crate::forward::display_url(target));
+        }
+    }
+    let n = store.requeue(which, &targets, crate::time::now_ms())?;
     println!("re-queued {n} deliver{}", if n == 1 { "y" } else { "ies" });
     if n > 0 {
         println!("a running relay sends them within a few seconds");

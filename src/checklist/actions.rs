@@ -26,6 +26,7 @@ pub fn run_action(r: &Relay, action: Action, input: Option<&str>, lang: Lang) ->
                 r.store,
                 r.forward_bell,
                 crate::store::Requeue::Failed { since_ms: i64::MIN },
+                &r.config.forward_urls,
             )?;
             Ok(format!(
                 "{}: {n}",

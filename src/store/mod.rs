@@ -22,7 +22,9 @@ pub use backup::backup;
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use messages::{Contact, FirstMessage, Message};
-pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
+pub use outbox::{
+    Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus, FORWARD_TARGETS,
+};
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
 pub use retention::Pruned;
 pub use stats::ByDay;

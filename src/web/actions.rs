@@ -45,7 +45,8 @@ pub fn replay_delivery(cx: &mut Context, req: &Request, current: &Current) -> Re
     let form = req.form();
     let id = form_field(&form, "id").and_then(|v| v.trim().parse::<i64>().ok());
     let replayed = id.map(|id| {
-        let n = forward::replay(&cx.store, &cx.state.forward_bell, Requeue::One(id));
+        let targets = &cx.state.config.forward_urls;
+        let n = forward::replay(&cx.store, &cx.state.forward_bell, Requeue::One(id), targets);
         (id, n)
     });
     let message = match replayed {

@@ -601,3 +601,60 @@ fn the_readme_push_example_is_what_a_chatrace_message_forwards_as() {
         assert_eq!(example[key], sent[key], "{key}");
     }
 }
+
+/// Forwarding turned on later: `replay --since` sends every message since then that the
+/// app has not had, the ones stored before `--forward-url` was set included, and never
+/// one it already has, unless asked with `--resend-delivered`.
+#[test]
+fn replay_since_sends_what_the_app_has_not_had_and_nothing_twice() {
+    let dir = temp_dir("fwd-since");
+    let before = Relay::start_in(dir.clone(), &[], &KNOWN_SECRETS);
+    for n in 1..=3 {
+        post_message(&before, n);
+    }
+    drop(before);
+    let fake = Fake::always(200);
+    let target = fake.url("/hook");
+    let relay = Relay::start_in(dir, &["--forward-url", &target], &KNOWN_SECRETS);
+    post_message(&relay, 4);
+    fake.wait_for(1, Duration::from_secs(10));
+    let replay = |args: &[&str]| {
+        let out = Command::new(binary())
+            .arg("replay")
+            .arg("--db")
+            .arg(&relay.db)
+            .args(args)
+            .env_remove("CHATRACE_RELAY_FORWARD_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = replay(&["--since", "2000-01-01T00:00:00Z"]);
+    assert!(out.contains("re-queued 3 deliveries"), "{out}");
+    assert!(out.contains(&target), "names the target: {out}");
+    let seen = fake.wait_for(4, Duration::from_secs(10));
+    // Give a wrongly re-sent message time to show up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let texts: BTreeSet<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fake.requests().len(), 4, "{seen:?}");
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    let all_delivered = "SELECT count(*) FROM deliveries WHERE state = 'delivered'";
+    relay.wait_count(all_delivered, 4);
+    assert!(replay(&["--since", "2000-01-01T00:00:00Z"]).contains("re-queued 0 deliveries"));
+
+    let out = replay(&["--since", "2000-01-01T00:00:00Z", "--resend-delivered"]);
+    assert!(out.contains("re-queued 4 deliveries"), "{out}");
+    fake.wait_for(8, Duration::from_secs(10));
+    relay.wait_count(all_delivered, 4);
+    let api = post_admin(
+        &relay,
+        "/api/deliveries/replay",
+        r#"{"since":"2000-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(api.json()["requeued"], 0, "{}", api.text());
+}
