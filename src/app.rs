@@ -28,6 +28,9 @@ pub fn serve(config: Config) -> Result<()> {
     let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
+    if Sessions::end_stale(&store, &admin_token)? > 0 {
+        info!("the admin token changed: the setup page's sessions were ended");
+    }
     drop(store);
 
     let writer_store = Store::connect(&config.db)?;

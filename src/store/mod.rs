@@ -9,6 +9,7 @@ mod outbox;
 mod requests;
 mod retention;
 mod rollups;
+mod sessions;
 mod stats;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
         rollups::backfill_and_rekey,
     ),
     Migration::Sql(include_str!("schema_inbox.sql")),
+    Migration::Sql(include_str!("schema_sessions.sql")),
 ];
 
 /// One schema version: SQL, or SQL followed by a data migration written in Rust (for

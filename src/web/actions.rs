@@ -34,7 +34,9 @@ pub fn setup_action(cx: &mut Context, req: &Request, current: &Current) -> Resul
         }
         None => lang.t("unknown_action").to_string(),
     };
-    cx.state.sessions.set_flash(&current.id, message);
+    cx.state
+        .sessions
+        .set_flash(&cx.store, &current.id, &message)?;
     Ok(Response::see_other(&format!("{}#setup", paths::DASHBOARD)))
 }
 
@@ -57,7 +59,9 @@ pub fn replay_delivery(cx: &mut Context, req: &Request, current: &Current) -> Re
             lang.t("action_failed").to_string()
         }
     };
-    cx.state.sessions.set_flash(&current.id, message);
+    cx.state
+        .sessions
+        .set_flash(&cx.store, &current.id, &message)?;
     Ok(Response::see_other(&format!("{}#flash", paths::DASHBOARD)))
 }
 
@@ -86,6 +90,8 @@ pub fn send_reply(cx: &mut Context, req: &Request, current: &Current) -> Result<
             }
         }
     };
-    cx.state.sessions.set_flash(&current.id, message);
+    cx.state
+        .sessions
+        .set_flash(&cx.store, &current.id, &message)?;
     Ok(Response::see_other(&format!("{}#flash", paths::DASHBOARD)))
 }
