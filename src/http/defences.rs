@@ -1,10 +1,99 @@
 //! The relay's defences around tiny_http, which has no timeouts of its own: the kernel
-//! drops clients that stop reading or vanish, a sweep closes connections gone quiet, and a
-//! check notices when tiny_http's accept thread has died. Linux only: elsewhere the
-//! defences are off and the reverse proxy in front must do the work.
+//! drops clients that stop reading or vanish, a sweep closes connections gone quiet,
+//! another frees tiny_http threads for connections its pool left unread, and a check
+//! notices when tiny_http's accept thread has died. Linux only: elsewhere the defences
+//! are off and the reverse proxy in front must do the work.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Data that has waited this long unread on a connection no request came from yet means
+/// tiny_http's pool gave the connection no thread (see `donors`).
+const STRANDED_AFTER_MS: u32 = 200;
+
+/// An accepted connection as the kernel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    /// Bytes received that nobody has read yet.
+    pub unread: usize,
+    /// Milliseconds since data last arrived (or since it was opened).
+    pub quiet_ms: u32,
+}
+
+/// The connections whose reading to shut down so that tiny_http serves the stranded ones.
+///
+/// tiny_http gives each connection one thread of its pool for the connection's whole
+/// life, and its pool counts a thread it has just woken for one connection as still idle:
+/// when two connections arrive while one thread is idle, both are queued, one wakeup is
+/// sent, and the second waits, unread, until some connection ends (or an extra thread's
+/// 5-second idle wait runs out). Such a connection has sent its request, which has sat
+/// unread for `STRANDED_AFTER_MS`, and no request of it ever reached a worker (`served`
+/// holds the peers that sent one). For each, one connection that did get a thread is
+/// ended after its current request: the most quiet first (an idle keep-alive connection
+/// costs its client nothing but a new connection), never one whose body is being read
+/// (`busy`) or one already ended (`ended`).
+pub fn donors(
+    connections: &[Connection],
+    served: &HashSet<SocketAddr>,
+    busy: &[SocketAddr],
+    ended: &HashSet<SocketAddr>,
+) -> Vec<SocketAddr> {
+    let stranded = connections
+        .iter()
+        .filter(|c| c.unread > 0 && c.quiet_ms >= STRANDED_AFTER_MS && !served.contains(&c.peer))
+        .count();
+    if stranded == 0 {
+        return Vec::new();
+    }
+    let mut candidates: Vec<&Connection> = connections
+        .iter()
+        .filter(|c| served.contains(&c.peer) && !busy.contains(&c.peer) && !ended.contains(&c.peer))
+        .collect();
+    candidates.sort_by_key(|c| (c.unread > 0, std::cmp::Reverse(c.quiet_ms)));
+    candidates
+        .into_iter()
+        .take(stranded)
+        .map(|c| c.peer)
+        .collect()
+}
+
+/// Every accepted connection to `local_port`, with what the kernel knows of it.
+#[cfg(target_os = "linux")]
+pub fn connections(local_port: u16) -> Vec<Connection> {
+    let mut found = Vec::new();
+    for_each_connection(local_port, |socket| {
+        let (Ok(peer), Some(quiet_ms)) = (socket.peer_addr(), quiet_millis(socket)) else {
+            return;
+        };
+        found.push(Connection {
+            peer,
+            unread: unread_bytes(socket),
+            quiet_ms,
+        });
+    });
+    found
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn connections(_local_port: u16) -> Vec<Connection> {
+    Vec::new()
+}
+
+/// Bytes waiting in the socket's receive queue.
+#[cfg(target_os = "linux")]
+fn unread_bytes(socket: &std::net::TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into the one we own.
+    let done = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if done == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
+}
 
 /// tiny_http sets no timeouts, and answers a connection's pipelined requests strictly in
 /// order: one client that sends many requests and never reads the answers leaves every
@@ -210,8 +299,66 @@ pub fn listener_closed(addr: SocketAddr) -> bool {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn seen(port: u16, unread: usize, quiet_ms: u32) -> Connection {
+        Connection {
+            peer: peer(port),
+            unread,
+            quiet_ms,
+        }
+    }
+
+    /// One served connection is ended per stranded one, the most quiet first; nothing is
+    /// ended while nothing is stranded, nor one whose body is being read.
+    #[test]
+    fn each_stranded_connection_gets_a_thread_from_the_most_quiet_served_one() {
+        let served: HashSet<_> = [1, 2, 3, 4].into_iter().map(peer).collect();
+        let none = HashSet::new();
+        let open = [
+            seen(1, 0, 50),
+            seen(2, 0, 9_000),
+            seen(3, 0, 4_000),
+            seen(4, 0, 20_000),
+            seen(5, 80, 10), // just arrived: not stranded yet
+        ];
+        assert!(donors(&open, &served, &[], &none).is_empty());
+        let mut stranded = open.to_vec();
+        stranded.extend([seen(6, 80, 300), seen(7, 120, 900)]);
+        assert_eq!(
+            donors(&stranded, &served, &[peer(4)], &none),
+            [peer(2), peer(3)]
+        );
+        let ended: HashSet<_> = [peer(2)].into_iter().collect();
+        assert_eq!(donors(&stranded, &served, &[], &ended), [peer(4), peer(3)]);
+    }
+
+    /// The kernel's view: unread bytes and quiet time of an accepted connection.
+    #[test]
+    fn connections_show_their_unread_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_accepted, _) = listener.accept().unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = connections(port);
+            let mine = found
+                .iter()
+                .find(|c| c.peer == client.local_addr().unwrap());
+            if mine.is_some_and(|c| c.unread == 18) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{found:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     /// The sweep shuts reading on an accepted connection gone quiet and leaves files alone.
     #[test]

@@ -3,6 +3,7 @@
 //! and a graceful stop. It knows no routes: each worker hands every request to its
 //! `Handler`.
 
+use std::collections::HashSet;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,9 @@ use log::{debug, info};
 use crate::error::{Error, Result};
 use crate::outcome::Refusal;
 
-use super::defences::{close_quiet, drop_dead_clients, listener_closed, shut_down};
+use super::defences::{
+    close_quiet, connections, donors, drop_dead_clients, listener_closed, shut_down,
+};
 use super::intake::{accept, finish};
 use super::request::{Handled, Request};
 
@@ -28,6 +31,9 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 const LISTENER_CHECK: Duration = Duration::from_secs(5);
 /// How often connections are looked over for clients gone quiet (see `close_quiet`).
 const QUIET_CHECK: Duration = Duration::from_secs(1);
+/// How often connections are looked over for ones tiny_http's pool left unread (see
+/// `donors`): with `STRANDED_AFTER_MS`, such a connection waits half a second at most.
+const STRANDED_CHECK: Duration = Duration::from_millis(250);
 
 /// What a worker thread does with the requests it reads.
 pub trait Handler: Send + 'static {
@@ -55,6 +61,8 @@ pub(super) struct Shared {
     pub(super) ready_tx: mpsc::Sender<ReadBody>,
     ready_rx: Mutex<mpsc::Receiver<ReadBody>>,
     pub(super) readers: std::sync::atomic::AtomicUsize,
+    /// Peers of the open connections a request came from: each has a tiny_http thread.
+    served: Mutex<HashSet<SocketAddr>>,
 }
 
 /// A request with its body read off the socket by a reader thread.
@@ -92,6 +100,33 @@ impl Shared {
             Some(i) => reading.swap_remove(i).overdue,
             None => false,
         }
+    }
+
+    /// Notes that a request came from this connection, so tiny_http gave it a thread.
+    pub(super) fn served(&self, peer: Option<SocketAddr>) {
+        if let Some(peer) = peer {
+            lock(&self.served).insert(peer);
+        }
+    }
+
+    /// Ends, after their current request, as many served connections as there are
+    /// connections tiny_http's pool left unread (see `donors`), so that their threads take
+    /// those up; `ended` remembers the ones already ended. Returns how many were ended.
+    fn free_stranded(&self, ended: &mut HashSet<SocketAddr>) -> usize {
+        let open = connections(self.port);
+        let open_peers: HashSet<SocketAddr> = open.iter().map(|c| c.peer).collect();
+        ended.retain(|p| open_peers.contains(p));
+        let busy: Vec<SocketAddr> = lock(&self.reading).iter().map(|r| r.peer).collect();
+        let chosen = {
+            let mut served = lock(&self.served);
+            served.retain(|p| open_peers.contains(p));
+            donors(&open, &served, &busy, ended)
+        };
+        if chosen.is_empty() {
+            return 0;
+        }
+        ended.extend(chosen.iter().copied());
+        shut_down(self.port, &chosen, Shutdown::Read)
     }
 
     /// A request whose body a reader thread has finished, if any.
@@ -152,6 +187,7 @@ pub fn run<H: Handler>(
         ready_tx,
         ready_rx: Mutex::new(ready_rx),
         readers: std::sync::atomic::AtomicUsize::new(0),
+        served: Mutex::new(HashSet::new()),
     });
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
     let mut workers = Vec::with_capacity(handlers.len());
@@ -168,6 +204,8 @@ pub fn run<H: Handler>(
     drop(fatal_tx);
     let mut listener_check = Every::new(LISTENER_CHECK);
     let mut quiet_check = Every::new(QUIET_CHECK);
+    let mut stranded_check = Every::new(STRANDED_CHECK);
+    let mut ended = HashSet::new();
     loop {
         if listener_check.due() && listener_closed(addr) {
             return Err(Error::Server(
@@ -184,6 +222,15 @@ pub fn run<H: Handler>(
                 debug!(
                     "closed {closed} connection(s) quiet for {:?}, cut off {cut} slow body(ies)",
                     limits.client_timeout
+                );
+            }
+        }
+        if stranded_check.due() {
+            let freed = shared.free_stranded(&mut ended);
+            if freed > 0 {
+                info!(
+                    "ended {freed} keep-alive connection(s) after their current request, \
+                     for connections tiny_http left unread"
                 );
             }
         }
