@@ -1,6 +1,6 @@
 //! The relay's defences around tiny_http, which has no timeouts of its own: the kernel
 //! drops clients that stop reading or vanish, a sweep closes connections gone quiet,
-//! another frees tiny_http threads for connections its pool left unread, and a check
+//! another wakes tiny_http's pool for connections it left unread, and a check
 //! notices when tiny_http's accept thread has died. Linux only: elsewhere the defences
 //! are off and the reverse proxy in front must do the work.
 
@@ -8,8 +8,11 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// A connection to the relay's own address is made at once unless its listener is
+/// swamped; then waking the pool can wait for the next check.
+const WAKE_TIMEOUT: Duration = Duration::from_millis(200);
 /// Data that has waited this long unread on a connection no request came from yet means
-/// tiny_http's pool gave the connection no thread (see `donors`).
+/// tiny_http's pool gave the connection no thread (see `stranded`).
 const STRANDED_AFTER_MS: u32 = 200;
 
 /// An accepted connection as the kernel sees it.
@@ -22,7 +25,7 @@ pub struct Connection {
     pub quiet_ms: u32,
 }
 
-/// The connections whose reading to shut down so that tiny_http serves the stranded ones.
+/// How many connections tiny_http's pool has left unread.
 ///
 /// tiny_http gives each connection one thread of its pool for the connection's whole
 /// life, and its pool counts a thread it has just woken for one connection as still idle:
@@ -30,33 +33,38 @@ pub struct Connection {
 /// sent, and the second waits, unread, until some connection ends (or an extra thread's
 /// 5-second idle wait runs out). Such a connection has sent its request, which has sat
 /// unread for `STRANDED_AFTER_MS`, and no request of it ever reached a worker (`served`
-/// holds the peers that sent one). For each, one connection that did get a thread is
-/// ended after its current request: the most quiet first (an idle keep-alive connection
-/// costs its client nothing but a new connection), never one whose body is being read
-/// (`busy`) or one already ended (`ended`).
-pub fn donors(
-    connections: &[Connection],
-    served: &HashSet<SocketAddr>,
-    busy: &[SocketAddr],
-    ended: &HashSet<SocketAddr>,
-) -> Vec<SocketAddr> {
-    let stranded = connections
+/// holds the peers that sent one).
+pub fn stranded(connections: &[Connection], served: &HashSet<SocketAddr>) -> usize {
+    connections
         .iter()
         .filter(|c| c.unread > 0 && c.quiet_ms >= STRANDED_AFTER_MS && !served.contains(&c.peer))
-        .count();
-    if stranded == 0 {
-        return Vec::new();
+        .count()
+}
+
+/// Wakes tiny_http's pool once per connection it left unread, with an empty connection
+/// to the relay's own address, closed at once. tiny_http queues it like any connection:
+/// with a thread idle, that thread is woken and takes the oldest queued connection, the
+/// stranded one; with none, a new thread starts on the empty connection, finds it closed,
+/// and takes the next queued one. No client's connection is touched. Returns how many
+/// connections were made.
+/// The first connection that fails ends the round: a listener whose queue is full would
+/// make each further try wait out its timeout.
+pub fn wake_pool(addr: SocketAddr, times: usize) -> usize {
+    let own = own_address(addr);
+    (0..times)
+        .take_while(|_| std::net::TcpStream::connect_timeout(&own, WAKE_TIMEOUT).is_ok())
+        .count()
+}
+
+/// The address to reach this listener at: loopback when it listens on every address.
+fn own_address(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
     }
-    let mut candidates: Vec<&Connection> = connections
-        .iter()
-        .filter(|c| served.contains(&c.peer) && !busy.contains(&c.peer) && !ended.contains(&c.peer))
-        .collect();
-    candidates.sort_by_key(|c| (c.unread > 0, std::cmp::Reverse(c.quiet_ms)));
-    candidates
-        .into_iter()
-        .take(stranded)
-        .map(|c| c.peer)
-        .collect()
+    addr
 }
 
 /// Every accepted connection to `local_port`, with what the kernel knows of it.
@@ -283,13 +291,7 @@ fn quiet_millis(socket: &std::net::TcpStream) -> Option<u32> {
 /// on deaf. The listening socket belongs to that thread and closes with it, so a refused
 /// connection to our own address is the sign. The check's own connection closes at once.
 pub fn listener_closed(addr: SocketAddr) -> bool {
-    let mut own = addr;
-    if own.ip().is_unspecified() {
-        own.set_ip(match own.ip() {
-            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
+    let own = own_address(addr);
     match std::net::TcpStream::connect_timeout(&own, Duration::from_secs(2)) {
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
         Ok(_) => false,
@@ -314,28 +316,21 @@ mod tests {
         }
     }
 
-    /// One served connection is ended per stranded one, the most quiet first; nothing is
-    /// ended while nothing is stranded, nor one whose body is being read.
+    /// Only a connection whose request has waited unread, and that never sent one a
+    /// worker took, counts as left unread by the pool.
     #[test]
-    fn each_stranded_connection_gets_a_thread_from_the_most_quiet_served_one() {
-        let served: HashSet<_> = [1, 2, 3, 4].into_iter().map(peer).collect();
-        let none = HashSet::new();
+    fn stranded_connections_sent_a_request_nobody_read() {
+        let served: HashSet<_> = [1, 2].into_iter().map(peer).collect();
         let open = [
-            seen(1, 0, 50),
-            seen(2, 0, 9_000),
-            seen(3, 0, 4_000),
-            seen(4, 0, 20_000),
-            seen(5, 80, 10), // just arrived: not stranded yet
+            seen(1, 0, 9_000), // served, idle
+            seen(2, 300, 900), // served, a body still coming in
+            seen(3, 80, 10),   // its request just arrived
+            seen(4, 0, 5_000), // connected, sent nothing yet
+            seen(5, 80, 300),  // left unread
+            seen(6, 120, 900), // left unread
         ];
-        assert!(donors(&open, &served, &[], &none).is_empty());
-        let mut stranded = open.to_vec();
-        stranded.extend([seen(6, 80, 300), seen(7, 120, 900)]);
-        assert_eq!(
-            donors(&stranded, &served, &[peer(4)], &none),
-            [peer(2), peer(3)]
-        );
-        let ended: HashSet<_> = [peer(2)].into_iter().collect();
-        assert_eq!(donors(&stranded, &served, &[], &ended), [peer(4), peer(3)]);
+        assert_eq!(stranded(&open, &served), 2);
+        assert_eq!(stranded(&open[..4], &served), 0);
     }
 
     /// The kernel's view: unread bytes and quiet time of an accepted connection.

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::outcome::Refusal;
 
 use super::defences::{
-    close_quiet, connections, donors, drop_dead_clients, listener_closed, shut_down,
+    close_quiet, connections, drop_dead_clients, listener_closed, shut_down, stranded, wake_pool,
 };
 use super::intake::{accept, finish};
 use super::request::{Handled, Request};
@@ -32,8 +32,11 @@ const LISTENER_CHECK: Duration = Duration::from_secs(5);
 /// How often connections are looked over for clients gone quiet (see `close_quiet`).
 const QUIET_CHECK: Duration = Duration::from_secs(1);
 /// How often connections are looked over for ones tiny_http's pool left unread (see
-/// `donors`): with `STRANDED_AFTER_MS`, such a connection waits half a second at most.
+/// `stranded`): with its 200 ms, such a connection waits half a second at most.
 const STRANDED_CHECK: Duration = Duration::from_millis(250);
+/// Wakeups per check at most: a check finding more stranded connections than this (a
+/// flood) leaves the rest to the next one.
+const MAX_WAKES: usize = 64;
 
 /// What a worker thread does with the requests it reads.
 pub trait Handler: Send + 'static {
@@ -109,24 +112,13 @@ impl Shared {
         }
     }
 
-    /// Ends, after their current request, as many served connections as there are
-    /// connections tiny_http's pool left unread (see `donors`), so that their threads take
-    /// those up; `ended` remembers the ones already ended. Returns how many were ended.
-    fn free_stranded(&self, ended: &mut HashSet<SocketAddr>) -> usize {
+    /// How many connections tiny_http's pool has left unread (see `stranded`); forgets
+    /// the peers of connections that have closed.
+    fn stranded(&self) -> usize {
         let open = connections(self.port);
-        let open_peers: HashSet<SocketAddr> = open.iter().map(|c| c.peer).collect();
-        ended.retain(|p| open_peers.contains(p));
-        let busy: Vec<SocketAddr> = lock(&self.reading).iter().map(|r| r.peer).collect();
-        let chosen = {
-            let mut served = lock(&self.served);
-            served.retain(|p| open_peers.contains(p));
-            donors(&open, &served, &busy, ended)
-        };
-        if chosen.is_empty() {
-            return 0;
-        }
-        ended.extend(chosen.iter().copied());
-        shut_down(self.port, &chosen, Shutdown::Read)
+        let mut served = lock(&self.served);
+        served.retain(|p| open.iter().any(|c| c.peer == *p));
+        stranded(&open, &served)
     }
 
     /// A request whose body a reader thread has finished, if any.
@@ -205,7 +197,6 @@ pub fn run<H: Handler>(
     let mut listener_check = Every::new(LISTENER_CHECK);
     let mut quiet_check = Every::new(QUIET_CHECK);
     let mut stranded_check = Every::new(STRANDED_CHECK);
-    let mut ended = HashSet::new();
     loop {
         if listener_check.due() && listener_closed(addr) {
             return Err(Error::Server(
@@ -226,11 +217,11 @@ pub fn run<H: Handler>(
             }
         }
         if stranded_check.due() {
-            let freed = shared.free_stranded(&mut ended);
-            if freed > 0 {
+            let left = shared.stranded();
+            if left > 0 {
+                let woken = wake_pool(addr, left.min(MAX_WAKES));
                 info!(
-                    "ended {freed} keep-alive connection(s) after their current request, \
-                     for connections tiny_http left unread"
+                    "{left} connection(s) left unread by tiny_http's pool; woke it {woken} time(s)"
                 );
             }
         }
