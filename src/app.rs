@@ -41,6 +41,9 @@ pub fn serve(config: Config) -> Result<()> {
     if ended > 0 {
         warn!("ended {ended} pending deliveries to targets that are no longer a --forward-url");
     }
+    if Sessions::end_stale(&store, &admin_token)? > 0 {
+        info!("the admin token changed: the setup page's sessions were ended");
+    }
     drop(store);
 
     let writer_store = Store::connect(&config.db)?;

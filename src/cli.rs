@@ -250,8 +250,8 @@ pub struct AdminTokenArgs {
     pub db: Option<String>,
 }
 
-/// Re-queue forwarding deliveries: one by id, the failed ones, or everything since a time.
-/// A running relay sends them within a few seconds.
+/// Re-queue forwarding deliveries: one by id, the failed ones, or every message since a time
+/// to every target that has not had it. A running relay sends them within a few seconds.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "replay")]
 pub struct ReplayArgs {
@@ -261,9 +261,14 @@ pub struct ReplayArgs {
     /// re-queue every failed delivery (with --since: only those created since then)
     #[argh(switch)]
     pub failed: bool,
-    /// RFC 3339 time; alone it re-queues every delivery created since then, delivered too
+    /// RFC 3339 time; alone it queues every message received since then for every target
+    /// of the relay that has not had it delivered, also messages stored before the target
+    /// was set
     #[argh(option)]
     pub since: Option<String>,
+    /// with --since: send messages already delivered again too
+    #[argh(switch)]
+    pub resend_delivered: bool,
     /// re-queue the one delivery with this id
     #[argh(option)]
     pub id: Option<i64>,

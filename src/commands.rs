@@ -189,8 +189,13 @@ fn backup(args: BackupArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let summary = crate::store::backup(&source, dest)?;
     let bytes = std::fs::metadata(dest)?.len();
+    // Counted as `stats` counts, so the two agree on a database without retention.
+    let tests = match summary.test_messages {
+        0 => String::new(),
+        n => format!(" (and {n} test messages, which stats never count)"),
+    };
     println!(
-        "backed up {} to {}: {} bytes ({:.1} MiB), {} messages, in {:.1} s",
+        "backed up {} to {}: {} bytes ({:.1} MiB), {} messages{tests}, in {:.1} s",
         source.display(),
         dest.display(),
         bytes,
@@ -231,10 +236,42 @@ fn existing_db(flag: Option<String>, hint: &str) -> Result<std::path::PathBuf> {
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode> {
-    let which = crate::forward::requeue_from(args.id, args.failed, args.since.as_deref())
-        .map_err(|e| Error::Config(format!("replay: {e} (--id N, --failed, --since RFC3339)")))?;
+    let which = crate::forward::requeue_from(
+        args.id,
+        args.failed,
+        args.since.as_deref(),
+        args.resend_delivered,
+    )
+    .map_err(|e| {
+        Error::Config(format!(
+            "replay: {e} (--id N, --failed, --since RFC3339 [--resend-delivered])"
+        ))
+    })?;
     let store = open_existing(args.db)?;
-    let n = store.requeue(which, crate::time::now_ms())?;
+    // The targets as `serve` would have them: its environment, else what the relay last
+    // started with.
+    let mut targets = crate::config::forward_urls_from_env();
+    if targets.is_empty() {
+        targets = store
+            .setting(crate::store::FORWARD_TARGETS)?
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    }
+    if matches!(which, crate::store::Requeue::Since { .. }) {
+        if targets.is_empty() {
+            return Err(Error::Config(
+                "replay --since: no forwarding target: start the relay with --forward-url \
+                 (or set CHATRACE_RELAY_FORWARD_URL) first"
+                    .into(),
+            ));
+        }
+        for target in &targets {
+            println!("target {}", crate::forward::display_url(target));
+        }
+    }
+    let n = store.requeue(which, &targets, crate::time::now_ms())?;
     println!("re-queued {n} deliver{}", if n == 1 { "y" } else { "ies" });
     if n > 0 {
         println!("a running relay sends them within a few seconds");

@@ -86,6 +86,11 @@ impl Forwarder {
             .map(SigningKey::parse)
             .transpose()
             .map_err(|e| Error::Config(format!("--forward-secret {e}")))?;
+        // What `replay --since` from the command line queues for.
+        store.set_setting(
+            crate::store::FORWARD_TARGETS,
+            &config.forward_urls.join("\n"),
+        )?;
         if config.forward_urls.is_empty() {
             if key.is_some() {
                 warn!("--forward-secret is set but no --forward-url: nothing is forwarded");
@@ -368,7 +373,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// A URL without its query string or user info, safe to log.
-fn display_url(url: &str) -> String {
+pub fn display_url(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     match without_query.split_once("://") {
         Some((scheme, rest)) => {
@@ -407,6 +412,7 @@ pub fn requeue_from(
     id: Option<i64>,
     failed: bool,
     since: Option<&str>,
+    delivered_too: bool,
 ) -> std::result::Result<Requeue, String> {
     let since_ms = since
         .map(|text| {
@@ -415,13 +421,19 @@ pub fn requeue_from(
             })
         })
         .transpose()?;
+    if delivered_too && (failed || since_ms.is_none()) {
+        return Err("sending delivered messages again goes with a time alone".into());
+    }
     match (id, failed, since_ms) {
         (Some(id), false, None) => Ok(Requeue::One(id)),
         (Some(_), _, _) => Err("an id replays one delivery; leave out failed and since".into()),
         (None, true, since) => Ok(Requeue::Failed {
             since_ms: since.unwrap_or(i64::MIN),
         }),
-        (None, false, Some(since_ms)) => Ok(Requeue::All { since_ms }),
+        (None, false, Some(since_ms)) => Ok(Requeue::Since {
+            since_ms,
+            delivered_too,
+        }),
         (None, false, None) => Err(
             "say which deliveries: one id, failed (optionally since a time), or since a time"
                 .into(),
@@ -429,9 +441,10 @@ pub fn requeue_from(
     }
 }
 
-/// Re-queues deliveries (see `Requeue`) and wakes the delivery threads; returns how many.
-pub fn replay(store: &Store, bell: &Doorbell, which: Requeue) -> Result<usize> {
-    let n = store.requeue(which, now_ms())?;
+/// Re-queues deliveries (see `Requeue`) to the configured `targets` and wakes the
+/// delivery threads; returns how many.
+pub fn replay(store: &Store, bell: &Doorbell, which: Requeue, targets: &[String]) -> Result<usize> {
+    let n = store.requeue(which, targets, now_ms())?;
     if n > 0 {
         bell.ring();
     }
@@ -462,22 +475,32 @@ mod tests {
 
     #[test]
     fn replay_requests_name_one_delivery_failed_ones_or_a_time() {
-        assert_eq!(requeue_from(Some(3), false, None), Ok(Requeue::One(3)));
         assert_eq!(
-            requeue_from(None, true, None),
+            requeue_from(Some(3), false, None, false),
+            Ok(Requeue::One(3))
+        );
+        assert_eq!(
+            requeue_from(None, true, None, false),
             Ok(Requeue::Failed { since_ms: i64::MIN })
         );
         assert_eq!(
-            requeue_from(None, true, Some("1970-01-01T00:00:01Z")),
+            requeue_from(None, true, Some("1970-01-01T00:00:01Z"), false),
             Ok(Requeue::Failed { since_ms: 1000 })
         );
-        assert_eq!(
-            requeue_from(None, false, Some("1970-01-01T00:00:02Z")),
-            Ok(Requeue::All { since_ms: 2000 })
-        );
-        assert!(requeue_from(None, false, None).is_err());
-        assert!(requeue_from(Some(1), true, None).is_err());
-        assert!(requeue_from(None, true, Some("yesterday"))
+        for delivered_too in [false, true] {
+            assert_eq!(
+                requeue_from(None, false, Some("1970-01-01T00:00:02Z"), delivered_too),
+                Ok(Requeue::Since {
+                    since_ms: 2000,
+                    delivered_too
+                })
+            );
+        }
+        assert!(requeue_from(None, false, None, false).is_err());
+        assert!(requeue_from(Some(1), true, None, false).is_err());
+        assert!(requeue_from(None, false, None, true).is_err());
+        assert!(requeue_from(None, true, Some("1970-01-01T00:00:02Z"), true).is_err());
+        assert!(requeue_from(None, true, Some("yesterday"), false)
             .unwrap_err()
             .contains("RFC 3339"));
     }

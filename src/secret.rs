@@ -1,4 +1,5 @@
-//! Random secrets and the constant-time comparison every secret check goes through.
+//! Random secrets, the constant-time comparison every secret check goes through, and the
+//! digest a secret is kept as where the secret itself must not be.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -84,9 +85,26 @@ pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// SHA-256 of a secret, hex-encoded: enough to recognise it, useless to present.
+pub fn digest(secret: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_are_sha256() {
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn random_secrets_are_hex_of_the_asked_length_and_differ() {

@@ -1,7 +1,8 @@
-//! The rows' buttons: check the token again, send a test webhook, replay failed deliveries.
+//! The rows' buttons: check the token again, send a test webhook, replay failed deliveries,
+//! mark the webhook row's problems as seen.
 //! A button its row would not offer right now is refused before anything is sent anywhere.
 
-use super::facts::{local_webhook_url, token_check};
+use super::facts::{local_webhook_url, problems_seen_until, token_check, PROBLEMS_SEEN_UNTIL};
 use super::rows::replay_offered;
 use super::{describe_failure, token_advice, token_verdict, Action, Relay, EXCERPT_CHARS};
 use crate::error::Result;
@@ -25,11 +26,21 @@ pub fn run_action(r: &Relay, action: Action, input: Option<&str>, lang: Lang) ->
                 r.store,
                 r.forward_bell,
                 crate::store::Requeue::Failed { since_ms: i64::MIN },
+                &r.config.forward_urls,
             )?;
             Ok(format!(
                 "{}: {n}",
                 lang.t("actions_deliveries_queued_again")
             ))
+        }
+        Action::DismissProblems => {
+            // Up to the newest problem there is, not to now: one that arrives while the
+            // user reads the page is still shown.
+            if let Some(newest) = r.store.problems_since(problems_seen_until(r)?, 1)?.first() {
+                r.store
+                    .set_setting(PROBLEMS_SEEN_UNTIL, &newest.received_at_ms.to_string())?;
+            }
+            Ok(lang.t("actions_problems_marked_seen").to_string())
         }
         Action::RecheckToken => {
             let (check, _) = token_check(r, true)?;
@@ -57,6 +68,12 @@ fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>
         | Action::InboxHistory
         | Action::InboxSignOut => super::inbox_actions::refusal(r, action, lang)?,
         Action::SendTest => None,
+        Action::DismissProblems => {
+            let shown = r.store.problems_since(problems_seen_until(r)?, 1)?;
+            shown
+                .is_empty()
+                .then(|| lang.t("actions_there_no_problems_to_dismiss"))
+        }
         // The token row offers the button for every token that is set, malformed included.
         Action::RecheckToken => config
             .chatrace_token
@@ -74,45 +91,63 @@ fn refusal(r: &Relay, action: Action, lang: Lang) -> Result<Option<&'static str>
 
 /// Posts the sample webhook the way Chatrace would: through the public URL when there is
 /// one, which proves the whole path; when that fails, locally too, to tell where it breaks.
+/// Each try is a line of its own, so two results never read as one sentence.
 fn send_test(r: &Relay, lang: Lang) -> String {
     let local = local_webhook_url(r.addr);
-    let Some(public) = r.config.public_webhook_url() else {
-        return format!(
-            "{} {}",
-            lang.t("actions_no_public_address_set"),
-            post_sample(r, &local, lang).1
-        );
+    let mut lines = Vec::new();
+    let stored = match r.config.public_webhook_url() {
+        None => {
+            lines.push(lang.t("actions_no_public_address_set").to_string());
+            post_sample(r, "actions_sent_locally", &local, lang, &mut lines)
+        }
+        Some(public) => {
+            if post_sample(r, "actions_sent_publicly", &public, lang, &mut lines) {
+                true
+            } else {
+                let stored = post_sample(r, "actions_sent_locally", &local, lang, &mut lines);
+                if stored {
+                    lines.push(lang.t("actions_relay_works_address_not").to_string());
+                }
+                stored
+            }
+        }
     };
-    let (ok, outcome) = post_sample(r, &public, lang);
-    if ok {
-        return outcome;
+    if stored {
+        lines.push(format!(
+            "{} {}",
+            lang.t("actions_test_not_counted"),
+            lang.t("actions_test_reaches_your_app")
+        ));
     }
-    format!("{outcome} {}", post_sample(r, &local, lang).1)
+    lines.join("\n")
 }
 
-/// Whether the relay stored it, and a sentence saying what happened.
-fn post_sample(r: &Relay, url: &str, lang: Lang) -> (bool, String) {
-    let to = format!("{} {url}:", lang.t("actions_sent"));
-    match crate::sample::post(url, r.webhook_secret) {
+/// Posts the sample to `url` and adds a line saying what happened, introduced by the
+/// catalogue entry `how`; returns whether the relay stored it.
+fn post_sample(r: &Relay, how: &str, url: &str, lang: Lang, lines: &mut Vec<String>) -> bool {
+    let to = format!("{} {url}:", lang.t(how));
+    let (stored, outcome) = match crate::sample::post(url, r.webhook_secret) {
         Ok(reply) if (200..300).contains(&reply.status) => (
             true,
             format!(
-                "{to} HTTP {}. {} {}",
+                "HTTP {}, {}",
                 reply.status,
-                lang.t("actions_relay_stored_as_test"),
-                crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
+                lang.t("actions_stored_as_test_message")
             ),
         ),
         Ok(reply) => (
             false,
             format!(
-                "{to} HTTP {}: {}",
+                "HTTP {}: {}",
                 reply.status,
                 crate::text::excerpt(reply.body.as_bytes(), EXCERPT_CHARS)
             ),
         ),
-        Err(failure) => (false, format!("{to} {}", describe_failure(&failure, lang))),
-    }
+        Err(failure) => (false, describe_failure(&failure, lang)),
+    };
+    let end = if outcome.ends_with('.') { "" } else { "." };
+    lines.push(format!("{to} {outcome}{end}"));
+    stored
 }
 
 #[cfg(test)]

@@ -300,10 +300,17 @@ fn cached_token_check(r: &Relay, fingerprint: &str) -> Result<Option<CachedCheck
     Ok((cached.fingerprint == fingerprint && fresh).then_some(cached))
 }
 
+/// Setting: the time (unix ms) of the newest webhook problem the user marked as seen.
+pub const PROBLEMS_SEEN_UNTIL: &str = "webhook_problems_seen_until";
+
 fn webhook(r: &Relay) -> Result<WebhookFacts> {
     let last_arrival = r.store.last_arrival(false)?;
     let last_clean = r.store.last_arrival(true)?;
-    let since = last_clean.as_ref().map_or(i64::MIN, |a| a.received_at_ms);
+    // A good request settles what came before it; so does marking the problems as seen.
+    let since = last_clean
+        .as_ref()
+        .map_or(i64::MIN, |a| a.received_at_ms)
+        .max(problems_seen_until(r)?);
     Ok(WebhookFacts {
         public_url: r.config.public_webhook_url(),
         local_url: local_webhook_url(r.addr),
@@ -311,4 +318,12 @@ fn webhook(r: &Relay) -> Result<WebhookFacts> {
         last_arrival,
         problems: r.store.problems_since(since, PROBLEMS_SHOWN)?,
     })
+}
+
+/// Up to when the webhook row's problems were marked as seen (`i64::MIN`: never).
+pub fn problems_seen_until(r: &Relay) -> Result<i64> {
+    Ok(r.store
+        .setting(PROBLEMS_SEEN_UNTIL)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MIN))
 }

@@ -93,6 +93,8 @@ pub enum Action {
     SendTest,
     /// Puts every failed delivery back in the queue.
     ReplayFailed,
+    /// Marks the webhook row's problems as seen: they stop keeping it amber.
+    DismissProblems,
     /// Asks Chatrace to mail a sign-in code to the address typed (input `value`).
     InboxSendCode,
     /// Signs in to the inbox with the code typed.
@@ -115,10 +117,11 @@ pub struct Input {
     pub autocomplete: &'static str,
 }
 
-const ALL_ACTIONS: [Action; 8] = [
+const ALL_ACTIONS: [Action; 9] = [
     Action::RecheckToken,
     Action::SendTest,
     Action::ReplayFailed,
+    Action::DismissProblems,
     Action::InboxSendCode,
     Action::InboxCheckCode,
     Action::InboxChooseAccount,
@@ -132,6 +135,7 @@ impl Action {
             Action::RecheckToken => "recheck_token",
             Action::SendTest => "send_test",
             Action::ReplayFailed => "replay_failed",
+            Action::DismissProblems => "dismiss_problems",
             Action::InboxSendCode => "inbox_send_code",
             Action::InboxCheckCode => "inbox_check_code",
             Action::InboxChooseAccount => "inbox_choose_account",
@@ -146,6 +150,7 @@ impl Action {
             Action::RecheckToken => "action_recheck_token",
             Action::SendTest => "action_send_test",
             Action::ReplayFailed => "action_replay_failed",
+            Action::DismissProblems => "action_dismiss_problems",
             Action::InboxSendCode => "action_inbox_send_code",
             Action::InboxCheckCode => "action_inbox_check_code",
             Action::InboxChooseAccount => "action_inbox_choose_account",

@@ -1,10 +1,107 @@
 //! The relay's defences around tiny_http, which has no timeouts of its own: the kernel
-//! drops clients that stop reading or vanish, a sweep closes connections gone quiet, and a
-//! check notices when tiny_http's accept thread has died. Linux only: elsewhere the
-//! defences are off and the reverse proxy in front must do the work.
+//! drops clients that stop reading or vanish, a sweep closes connections gone quiet,
+//! another wakes tiny_http's pool for connections it left unread, and a check
+//! notices when tiny_http's accept thread has died. Linux only: elsewhere the defences
+//! are off and the reverse proxy in front must do the work.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// A connection to the relay's own address is made at once unless its listener is
+/// swamped; then waking the pool can wait for the next check.
+const WAKE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Data that has waited this long unread on a connection no request came from yet means
+/// tiny_http's pool gave the connection no thread (see `stranded`).
+const STRANDED_AFTER_MS: u32 = 200;
+
+/// An accepted connection as the kernel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    /// Bytes received that nobody has read yet.
+    pub unread: usize,
+    /// Milliseconds since data last arrived (or since it was opened).
+    pub quiet_ms: u32,
+}
+
+/// How many connections tiny_http's pool has left unread.
+///
+/// tiny_http gives each connection one thread of its pool for the connection's whole
+/// life, and its pool counts a thread it has just woken for one connection as still idle:
+/// when two connections arrive while one thread is idle, both are queued, one wakeup is
+/// sent, and the second waits, unread, until some connection ends (or an extra thread's
+/// 5-second idle wait runs out). Such a connection has sent its request, which has sat
+/// unread for `STRANDED_AFTER_MS`, and no request of it ever reached a worker (`served`
+/// holds the peers that sent one).
+pub fn stranded(connections: &[Connection], served: &HashSet<SocketAddr>) -> usize {
+    connections
+        .iter()
+        .filter(|c| c.unread > 0 && c.quiet_ms >= STRANDED_AFTER_MS && !served.contains(&c.peer))
+        .count()
+}
+
+/// Wakes tiny_http's pool once per connection it left unread, with an empty connection
+/// to the relay's own address, closed at once. tiny_http queues it like any connection:
+/// with a thread idle, that thread is woken and takes the oldest queued connection, the
+/// stranded one; with none, a new thread starts on the empty connection, finds it closed,
+/// and takes the next queued one. No client's connection is touched. Returns how many
+/// connections were made.
+/// The first connection that fails ends the round: a listener whose queue is full would
+/// make each further try wait out its timeout.
+pub fn wake_pool(addr: SocketAddr, times: usize) -> usize {
+    let own = own_address(addr);
+    (0..times)
+        .take_while(|_| std::net::TcpStream::connect_timeout(&own, WAKE_TIMEOUT).is_ok())
+        .count()
+}
+
+/// The address to reach this listener at: loopback when it listens on every address.
+fn own_address(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// Every accepted connection to `local_port`, with what the kernel knows of it.
+#[cfg(target_os = "linux")]
+pub fn connections(local_port: u16) -> Vec<Connection> {
+    let mut found = Vec::new();
+    for_each_connection(local_port, |socket| {
+        let (Ok(peer), Some(quiet_ms)) = (socket.peer_addr(), quiet_millis(socket)) else {
+            return;
+        };
+        found.push(Connection {
+            peer,
+            unread: unread_bytes(socket),
+            quiet_ms,
+        });
+    });
+    found
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn connections(_local_port: u16) -> Vec<Connection> {
+    Vec::new()
+}
+
+/// Bytes waiting in the socket's receive queue.
+#[cfg(target_os = "linux")]
+fn unread_bytes(socket: &std::net::TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into the one we own.
+    let done = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if done == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
+}
 
 /// tiny_http sets no timeouts, and answers a connection's pipelined requests strictly in
 /// order: one client that sends many requests and never reads the answers leaves every
@@ -194,13 +291,7 @@ fn quiet_millis(socket: &std::net::TcpStream) -> Option<u32> {
 /// on deaf. The listening socket belongs to that thread and closes with it, so a refused
 /// connection to our own address is the sign. The check's own connection closes at once.
 pub fn listener_closed(addr: SocketAddr) -> bool {
-    let mut own = addr;
-    if own.ip().is_unspecified() {
-        own.set_ip(match own.ip() {
-            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
+    let own = own_address(addr);
     match std::net::TcpStream::connect_timeout(&own, Duration::from_secs(2)) {
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
         Ok(_) => false,
@@ -210,8 +301,59 @@ pub fn listener_closed(addr: SocketAddr) -> bool {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn seen(port: u16, unread: usize, quiet_ms: u32) -> Connection {
+        Connection {
+            peer: peer(port),
+            unread,
+            quiet_ms,
+        }
+    }
+
+    /// Only a connection whose request has waited unread, and that never sent one a
+    /// worker took, counts as left unread by the pool.
+    #[test]
+    fn stranded_connections_sent_a_request_nobody_read() {
+        let served: HashSet<_> = [1, 2].into_iter().map(peer).collect();
+        let open = [
+            seen(1, 0, 9_000), // served, idle
+            seen(2, 300, 900), // served, a body still coming in
+            seen(3, 80, 10),   // its request just arrived
+            seen(4, 0, 5_000), // connected, sent nothing yet
+            seen(5, 80, 300),  // left unread
+            seen(6, 120, 900), // left unread
+        ];
+        assert_eq!(stranded(&open, &served), 2);
+        assert_eq!(stranded(&open[..4], &served), 0);
+    }
+
+    /// The kernel's view: unread bytes and quiet time of an accepted connection.
+    #[test]
+    fn connections_show_their_unread_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_accepted, _) = listener.accept().unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = connections(port);
+            let mine = found
+                .iter()
+                .find(|c| c.peer == client.local_addr().unwrap());
+            if mine.is_some_and(|c| c.unread == 18) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{found:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     /// The sweep shuts reading on an accepted connection gone quiet and leaves files alone.
     #[test]

@@ -34,6 +34,7 @@ pub(super) fn accept<H: Handler>(
     mut raw: tiny_http::Request,
 ) {
     let port = shared.port;
+    shared.served(raw.remote_addr().copied());
     if let Some(problem) = framing_problem(&raw) {
         // Where a proxy in front and tiny_http could disagree on where this body ends, what
         // tiny_http would read next may be a request hidden in it: nothing more is read.

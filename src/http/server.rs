@@ -3,6 +3,7 @@
 //! and a graceful stop. It knows no routes: each worker hands every request to its
 //! `Handler`.
 
+use std::collections::HashSet;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,9 @@ use log::{debug, info};
 use crate::error::{Error, Result};
 use crate::outcome::Refusal;
 
-use super::defences::{close_quiet, drop_dead_clients, listener_closed, shut_down};
+use super::defences::{
+    close_quiet, connections, drop_dead_clients, listener_closed, shut_down, stranded, wake_pool,
+};
 use super::intake::{accept, finish};
 use super::request::{Handled, Request};
 
@@ -28,6 +31,12 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 const LISTENER_CHECK: Duration = Duration::from_secs(5);
 /// How often connections are looked over for clients gone quiet (see `close_quiet`).
 const QUIET_CHECK: Duration = Duration::from_secs(1);
+/// How often connections are looked over for ones tiny_http's pool left unread (see
+/// `stranded`): with its 200 ms, such a connection waits half a second at most.
+const STRANDED_CHECK: Duration = Duration::from_millis(250);
+/// Wakeups per check at most: a check finding more stranded connections than this (a
+/// flood) leaves the rest to the next one.
+const MAX_WAKES: usize = 64;
 
 /// What a worker thread does with the requests it reads.
 pub trait Handler: Send + 'static {
@@ -55,6 +64,8 @@ pub(super) struct Shared {
     pub(super) ready_tx: mpsc::Sender<ReadBody>,
     ready_rx: Mutex<mpsc::Receiver<ReadBody>>,
     pub(super) readers: std::sync::atomic::AtomicUsize,
+    /// Peers of the open connections a request came from: each has a tiny_http thread.
+    served: Mutex<HashSet<SocketAddr>>,
 }
 
 /// A request with its body read off the socket by a reader thread.
@@ -92,6 +103,22 @@ impl Shared {
             Some(i) => reading.swap_remove(i).overdue,
             None => false,
         }
+    }
+
+    /// Notes that a request came from this connection, so tiny_http gave it a thread.
+    pub(super) fn served(&self, peer: Option<SocketAddr>) {
+        if let Some(peer) = peer {
+            lock(&self.served).insert(peer);
+        }
+    }
+
+    /// How many connections tiny_http's pool has left unread (see `stranded`); forgets
+    /// the peers of connections that have closed.
+    fn stranded(&self) -> usize {
+        let open = connections(self.port);
+        let mut served = lock(&self.served);
+        served.retain(|p| open.iter().any(|c| c.peer == *p));
+        stranded(&open, &served)
     }
 
     /// A request whose body a reader thread has finished, if any.
@@ -152,6 +179,7 @@ pub fn run<H: Handler>(
         ready_tx,
         ready_rx: Mutex::new(ready_rx),
         readers: std::sync::atomic::AtomicUsize::new(0),
+        served: Mutex::new(HashSet::new()),
     });
     let (fatal_tx, fatal_rx) = mpsc::channel::<String>();
     let mut workers = Vec::with_capacity(handlers.len());
@@ -168,6 +196,7 @@ pub fn run<H: Handler>(
     drop(fatal_tx);
     let mut listener_check = Every::new(LISTENER_CHECK);
     let mut quiet_check = Every::new(QUIET_CHECK);
+    let mut stranded_check = Every::new(STRANDED_CHECK);
     loop {
         if listener_check.due() && listener_closed(addr) {
             return Err(Error::Server(
@@ -184,6 +213,15 @@ pub fn run<H: Handler>(
                 debug!(
                     "closed {closed} connection(s) quiet for {:?}, cut off {cut} slow body(ies)",
                     limits.client_timeout
+                );
+            }
+        }
+        if stranded_check.due() {
+            let left = shared.stranded();
+            if left > 0 {
+                let woken = wake_pool(addr, left.min(MAX_WAKES));
+                info!(
+                    "{left} connection(s) left unread by tiny_http's pool; woke it {woken} time(s)"
                 );
             }
         }

@@ -24,11 +24,45 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "No public address is set, so the test went to the local address.",
         "Публичный адрес не задан, поэтому тест отправлен на локальный адрес.",
     ),
-    ("actions_sent", "Sent to", "Отправлено на"),
     (
-        "actions_relay_stored_as_test",
-        "The relay stored it as a test message (not counted in stats). Its answer:",
-        "Relay сохранил его как тестовое сообщение (в статистике не учитывается). Его ответ:",
+        "actions_sent_publicly",
+        "Sent through the public address",
+        "Отправлено через публичный адрес",
+    ),
+    (
+        "actions_sent_locally",
+        "Sent directly, on this server, to",
+        "Отправлено напрямую, на этом сервере, на",
+    ),
+    (
+        "actions_stored_as_test_message",
+        "stored as a test message",
+        "сохранено как тестовое сообщение",
+    ),
+    (
+        "actions_relay_works_address_not",
+        "So the relay itself works, but the public address does not lead to it: see the row about the public address.",
+        "Значит, сам relay работает, но публичный адрес к нему не ведёт: см. строку о публичном адресе.",
+    ),
+    (
+        "actions_test_not_counted",
+        "A test message is shown on this page and never counted in the stats.",
+        "Тестовое сообщение видно на этой странице и никогда не учитывается в статистике.",
+    ),
+    (
+        "actions_problems_marked_seen",
+        "Marked as seen: these requests no longer keep the row amber. They stay listed among the rejected requests below, and a new problem shows again.",
+        "Отмечено как просмотренное: эти запросы больше не держат строку жёлтой. Они остаются в списке отклонённых запросов ниже, а новая проблема снова будет показана.",
+    ),
+    (
+        "actions_there_no_problems_to_dismiss",
+        "There is nothing to mark as seen: the webhook row shows no problem.",
+        "Отмечать нечего: в строке о вебхуке нет проблем.",
+    ),
+    (
+        "actions_test_reaches_your_app",
+        "Your app gets it like any message, marked \"test\": true: pushed to every --forward-url and listed by /api/messages.",
+        "Ваше приложение получит его, как любое сообщение, с пометкой \"test\": true: оно уходит на каждый --forward-url и видно в /api/messages.",
     ),
     ("public_url_set_public_address", "Set the public address", "Задайте публичный адрес"),
     (
@@ -293,8 +327,8 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "first_message_send_direct_message_your",
-        "Send a direct message to your Instagram account from another account; it appears here within seconds. \"Send a test webhook\" checks the relay's side alone.",
-        "Напишите в директ вашего Instagram-аккаунта с другого аккаунта; сообщение появится здесь через несколько секунд. «Отправить тестовый вебхук» проверяет только сторону relay.",
+        "Send a direct message to your Instagram account from another account; it appears here within seconds. \"Send a test webhook\" checks the relay's side alone; its message also reaches your app, marked \"test\": true.",
+        "Напишите в директ вашего Instagram-аккаунта с другого аккаунта; сообщение появится здесь через несколько секунд. «Отправить тестовый вебхук» проверяет только сторону relay; его сообщение тоже дойдёт до вашего приложения, с пометкой \"test\": true.",
     ),
     (
         "first_message_messages_arrive_stored_setup",

@@ -57,6 +57,11 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("action_recheck_token", "Check the token again", "Проверить токен снова"),
     ("action_send_test", "Send a test webhook", "Отправить тестовый вебхук"),
     (
+        "action_dismiss_problems",
+        "Mark these problems as seen",
+        "Отметить эти проблемы как просмотренные",
+    ),
+    (
         "action_replay_failed",
         "Replay all failed deliveries",
         "Повторить все недоставленные",

@@ -1,5 +1,7 @@
 //! Flat bodies (Chatrace's External Request, forms, query strings): the field names tried
-//! for each part of a message, and reading one message from an object of them.
+//! for each part of a message, and reading one message from an object of them. Every
+//! Chatrace system field the message has a place for is read under its own name too, so a
+//! body keyed by those names (`"user_channel": "{{user_channel}}"`) loses nothing.
 
 use serde_json::{Map, Value};
 
@@ -66,6 +68,8 @@ const PROFILE_PIC: &[&str] = &[
 /// whose URL `{{last_input}}` then holds.
 const INPUT_TYPE: &[&str] = &["type", "last_input_type", "message_type", "message.type"];
 const MEDIA_TYPES: &[&str] = &["image", "video", "audio", "file", "voice"];
+/// `{{user_channel}}` is Chatrace's name for it: a number (`10` is Instagram) or a name.
+const CHANNEL: &[&str] = &["channel", "user_channel"];
 const SENT_AT: &[&str] = &["timestamp", "time", "created_at", "sent_at"];
 /// Single-URL fields and the attachment type they imply.
 const URL_FIELDS: &[(&str, &str)] = &[
@@ -172,9 +176,7 @@ pub(super) fn flat_message(obj: &Map<String, Value>) -> Outcome {
     let profile_pic = reader
         .pick(PROFILE_PIC, Kind::Text)
         .filter(|u| is_web_url(u));
-    let channel = reader
-        .pick(&["channel"], Kind::Scalar)
-        .map(|c| channel_name(&c));
+    let channel = reader.pick(CHANNEL, Kind::Scalar).map(|c| channel_name(&c));
     let external_id = reader.pick(EXTERNAL_ID, Kind::Scalar).or_else(|| {
         // An `id` equal to the contact id would collapse all of a contact's messages into one.
         reader
@@ -209,5 +211,44 @@ pub(super) fn flat_message(obj: &Map<String, Value>) -> Outcome {
     Outcome {
         message,
         unfilled: required_unfilled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chatrace's system fields that say something about a message, each sent under its own
+    /// name, land in the message's field for it.
+    #[test]
+    fn every_system_field_is_read_under_its_own_name() {
+        let body = serde_json::json!({
+            "user_id": "5718243390127745",
+            "first_name": "Мария",
+            "last_name": "Иванова",
+            "ig_user_name": "maria.i",
+            "profile_pic": "https://cdn.example/p.jpg",
+            "last_input": "https://cdn.example/v.mp4",
+            "last_input_type": "video",
+            "user_channel": "10",
+        });
+        let Value::Object(obj) = body else { panic!() };
+        let m = flat_message(&obj).message.unwrap();
+        assert_eq!(m.contact_id, "5718243390127745");
+        assert_eq!(m.contact_name.as_deref(), Some("Мария Иванова"));
+        assert_eq!(m.username.as_deref(), Some("maria.i"));
+        assert_eq!(m.profile_pic.as_deref(), Some("https://cdn.example/p.jpg"));
+        assert_eq!(m.text, None);
+        assert_eq!(m.attachments[0].kind, "video");
+        assert_eq!(m.channel.as_deref(), Some("instagram"));
+        for (field, value) in [("full_name", "Мария И."), ("username", "maria.u")] {
+            let mut obj = Map::new();
+            obj.insert("user_id".into(), "1".into());
+            obj.insert("last_input".into(), "hi".into());
+            obj.insert(field.into(), value.into());
+            let m = flat_message(&obj).message.unwrap();
+            let read = [m.contact_name, m.username];
+            assert!(read.iter().any(|r| r.as_deref() == Some(value)), "{field}");
+        }
     }
 }

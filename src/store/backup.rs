@@ -20,10 +20,11 @@ const PAGES_PER_STEP: std::os::raw::c_int = 1024;
 /// The copy holds the webhook secret and the admin token: owner only, whatever the umask.
 const MODE: u32 = 0o600;
 
-/// What was copied.
+/// What was copied, counted the way the stats count: test messages apart.
 #[derive(Debug, Clone, Copy)]
 pub struct BackupSummary {
     pub messages: i64,
+    pub test_messages: i64,
 }
 
 /// Copies the database at `source` to `dest`, which must not exist. The copy is written
@@ -86,7 +87,9 @@ fn copy(source: &Path, partial: &Path) -> Result<BackupSummary> {
     src.busy_timeout(Duration::from_secs(10))?;
     src.execute_batch("BEGIN")?;
     // The first read starts the snapshot the whole copy is taken from.
-    let messages = src.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
+    src.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
     // The file just created, never a link; no create flag, so SQLite cannot make another.
     let mut dst = Connection::open_with_flags(
         partial,
@@ -112,8 +115,16 @@ fn copy(source: &Path, partial: &Path) -> Result<BackupSummary> {
     }
     src.execute_batch("COMMIT")?;
     drop(src);
+    let (messages, test_messages) = dst.query_row(
+        "SELECT count(*) - coalesce(sum(is_test), 0), coalesce(sum(is_test), 0) FROM messages",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     dst.close().map_err(|(_, e)| e)?;
-    Ok(BackupSummary { messages })
+    Ok(BackupSummary {
+        messages,
+        test_messages,
+    })
 }
 
 /// Links the copy to `dest` (a hard link fails if `dest` appeared meanwhile: nothing is

@@ -9,6 +9,7 @@ mod outbox;
 mod requests;
 mod retention;
 mod rollups;
+mod sessions;
 mod stats;
 
 use std::path::Path;
@@ -22,7 +23,9 @@ pub use backup::backup;
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use messages::{Contact, FirstMessage, Message};
-pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
+pub use outbox::{
+    Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus, FORWARD_TARGETS,
+};
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
 pub use retention::Pruned;
 pub use stats::ByDay;
@@ -33,22 +36,26 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("schema.sql")),
     Migration::Sql(include_str!("schema_forward.sql")),
     Migration::Sql(include_str!("schema_repeats_and_names.sql")),
-    Migration::SqlThen(
+    Migration::SqlThenBackfill(
         include_str!("schema_rollups.sql"),
         rollups::backfill_and_rekey,
     ),
     Migration::Sql(include_str!("schema_inbox.sql")),
-    Migration::SqlThen(
+    Migration::SqlThenSchema(
         include_str!("schema_ended_deliveries.sql"),
         outbox::allow_ended_deliveries,
     ),
+    Migration::Sql(include_str!("schema_sessions.sql")),
 ];
 
-/// One schema version: SQL, or SQL followed by a data migration written in Rust (for
-/// backfills that must log their progress on a big database).
+/// One schema version: SQL, or SQL followed by a part written in Rust: a backfill of rows
+/// an older version wrote (which must log its progress on a big database, and has nothing
+/// to do on a new one), or a change to the schema SQL's DDL cannot say (which every
+/// database needs, new or old).
 enum Migration {
     Sql(&'static str),
-    SqlThen(&'static str, fn(&Connection) -> Result<()>),
+    SqlThenBackfill(&'static str, fn(&Connection) -> Result<()>),
+    SqlThenSchema(&'static str, fn(&Connection) -> Result<()>),
 }
 
 /// WAL size, in pages, at which a commit also checkpoints (see `Store::connect`).
@@ -128,9 +135,18 @@ impl Store {
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             match migration {
                 Migration::Sql(sql) => tx.execute_batch(sql)?,
-                Migration::SqlThen(sql, then) => {
+                Migration::SqlThenSchema(sql, then) => {
                     tx.execute_batch(sql)?;
                     then(&tx)?;
+                }
+                Migration::SqlThenBackfill(sql, then) => {
+                    tx.execute_batch(sql)?;
+                    // A data migration converts rows an older version wrote; a database
+                    // being created has none, and its progress lines would read as an
+                    // upgrade that never happened.
+                    if version > 0 {
+                        then(&tx)?;
+                    }
                 }
             }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;

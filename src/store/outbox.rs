@@ -1,7 +1,7 @@
 //! The forwarding outbox: due deliveries, attempt outcomes, replays and per-target status.
 //! The rows themselves are created by `ingest` in the same transaction as their message.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use super::messages::{message_from_row, MESSAGES, MESSAGE_COLUMNS};
@@ -11,6 +11,14 @@ use crate::time::format_rfc3339;
 
 /// Longest error text kept per delivery: enough to act on, too short to hoard a body.
 const MAX_ERROR_CHARS: usize = 300;
+
+/// Messages queued per transaction by a replay since a time: a replay over a long history
+/// holds the write lock for moments at a time, never long enough to turn a webhook away.
+const QUEUE_BATCH: i64 = 500;
+
+/// Setting: the `--forward-url`s the relay last started with, one a line, so a replay
+/// from the command line knows the targets of the running relay.
+pub const FORWARD_TARGETS: &str = "forward_targets";
 
 /// A delivery whose next attempt is due, with the message it carries.
 #[derive(Debug)]
@@ -57,9 +65,11 @@ pub enum Requeue {
     One(i64),
     /// Every failed delivery created at or after the time (unix ms).
     Failed { since_ms: i64 },
-    /// Every delivery created at or after the time, delivered ones included: for a
-    /// downstream that lost what it had received.
-    All { since_ms: i64 },
+    /// Every message received at or after the time, to every configured target that has
+    /// not had it: deliveries created for messages that have none there (stored before
+    /// the target was set), failed and pending ones due now. Delivered ones are sent again
+    /// only with `delivered_too`, for a downstream that lost what it had received.
+    Since { since_ms: i64, delivered_too: bool },
 }
 
 /// One forwarding target's state, for the page, the JSON API and metrics.
@@ -246,17 +256,19 @@ impl Store {
         Ok(())
     }
 
-    /// Puts deliveries back in the queue, due now, with a fresh retry schedule. Returns how
-    /// many were re-queued.
-    pub fn requeue(&self, which: Requeue, now_ms: i64) -> Result<usize> {
-        let sql = match which {
-            Requeue::One(_) => "WHERE id = ?2",
-            Requeue::Failed { .. } => "WHERE state = 'failed' AND created_at >= ?2",
-            Requeue::All { .. } => "WHERE created_at >= ?2",
-        };
-        let arg = match which {
-            Requeue::One(id) => id,
-            Requeue::Failed { since_ms } | Requeue::All { since_ms } => since_ms,
+    /// Puts deliveries back in the queue, due now, with a fresh retry schedule; `targets`
+    /// are the configured ones, which a replay since a time covers. Returns how many were
+    /// queued.
+    pub fn requeue(&self, which: Requeue, targets: &[String], now_ms: i64) -> Result<usize> {
+        let (sql, arg) = match which {
+            Requeue::One(id) => ("WHERE id = ?2", id),
+            Requeue::Failed { since_ms } => {
+                ("WHERE state = 'failed' AND created_at >= ?2", since_ms)
+            }
+            Requeue::Since {
+                since_ms,
+                delivered_too,
+            } => return self.queue_since(since_ms, delivered_too, targets, now_ms),
         };
         Ok(self
             .conn
@@ -290,6 +302,71 @@ impl Store {
                 .execute(params![target, now_ms])?;
         }
         Ok(ended)
+    }
+
+    /// `Requeue::Since`, a batch of messages per transaction, in id order (caught-up
+    /// messages carry the inbox's time, so ids do not follow `received_at`).
+    fn queue_since(
+        &self,
+        since_ms: i64,
+        delivered_too: bool,
+        targets: &[String],
+        now_ms: i64,
+    ) -> Result<usize> {
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        // Test messages are never counted, and only what the relay forwards is queued:
+        // incoming messages, and whatever the inbox catch-up stored.
+        const WANTED: &str = "received_at >= ?1 AND is_test = 0
+                              AND (direction = 'in' OR source = 'inbox')";
+        let mut after: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT min(id) FROM messages WHERE {WANTED}"))?
+            .query_row([since_ms], |r| r.get::<_, Option<i64>>(0))?
+            .map_or(i64::MAX, |first| first - 1);
+        let mut queued = 0;
+        loop {
+            let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+            let last: Option<i64> = tx
+                .prepare_cached(&format!(
+                    "SELECT max(id) FROM (SELECT id FROM messages
+                     WHERE id > ?2 AND {WANTED} ORDER BY id LIMIT ?3)"
+                ))?
+                .query_row(params![since_ms, after, QUEUE_BATCH], |r| r.get(0))?;
+            let Some(last) = last else { break };
+            for target in targets {
+                // Existing deliveries first, so the ones created next count once.
+                queued += tx
+                    .prepare_cached(&format!(
+                        "UPDATE deliveries SET state = 'pending', attempts = 0,
+                                next_attempt_at = ?5, delivered_at = NULL
+                         WHERE target = ?4 AND (state != 'delivered' OR ?6)
+                           AND message_id IN (SELECT id FROM messages
+                                              WHERE id > ?2 AND id <= ?3 AND {WANTED})"
+                    ))?
+                    .execute(params![
+                        since_ms,
+                        after,
+                        last,
+                        target,
+                        now_ms,
+                        delivered_too
+                    ])?;
+                queued += tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO deliveries (message_id, target, next_attempt_at, created_at)
+                         SELECT id, ?4, ?5, ?5 FROM messages m
+                         WHERE id > ?2 AND id <= ?3 AND {WANTED}
+                           AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                           WHERE d.message_id = m.id AND d.target = ?4)"
+                    ))?
+                    .execute(params![since_ms, after, last, target, now_ms])?;
+            }
+            tx.commit()?;
+            after = last;
+        }
+        Ok(queued)
     }
 
     /// Every target that has deliveries, in name order.
@@ -466,21 +543,76 @@ mod tests {
 
         assert_eq!(
             store
-                .requeue(Requeue::Failed { since_ms: 0 }, 12_000)
+                .requeue(Requeue::Failed { since_ms: 0 }, &[], 12_000)
                 .unwrap(),
             1
         );
-        assert_eq!(store.requeue(Requeue::One(due[0].id), 12_000).unwrap(), 1);
-        assert_eq!(store.requeue(Requeue::One(999_999), 12_000).unwrap(), 0);
+        assert_eq!(
+            store.requeue(Requeue::One(due[0].id), &[], 12_000).unwrap(),
+            1
+        );
+        assert_eq!(
+            store.requeue(Requeue::One(999_999), &[], 12_000).unwrap(),
+            0
+        );
         let again = store.due_deliveries("http://a", 12_000, 10).unwrap();
         assert_eq!(again.len(), 3, "the retry at 9s is due too");
         assert!(again.iter().all(|d| d.attempts <= 1));
+        let since = Requeue::Since {
+            since_ms: 1_002,
+            delivered_too: false,
+        };
+        assert_eq!(
+            store.requeue(since, &["http://a".into()], 12_000).unwrap(),
+            1,
+            "the third message, pending at a; b is not configured"
+        );
+    }
+
+    /// Since a time: every message to every configured target that has not had it, new
+    /// targets included; delivered ones only when asked.
+    #[test]
+    fn a_replay_since_a_time_fills_in_new_targets_and_skips_delivered_ones() {
+        let a = "http://a".to_string();
+        let later = "http://later".to_string();
+        let mut store = store_with_messages(3, &[&a]);
+        let due = store.due_deliveries(&a, 5_000, 10).unwrap();
+        let delivered: Vec<Attempt> = due
+            .iter()
+            .map(|d| Attempt {
+                delivery_id: d.id,
+                at_ms: 6_000,
+                number: 1,
+                result: AttemptResult::Delivered { status: 200 },
+            })
+            .collect();
+        store.record_attempts(&delivered).unwrap();
+        let since = |delivered_too| Requeue::Since {
+            since_ms: 1_001,
+            delivered_too,
+        };
+        let both = [a.clone(), later.clone()];
+        assert_eq!(store.requeue(since(false), &both, 7_000).unwrap(), 2);
+        assert!(store.due_deliveries(&a, 7_000, 10).unwrap().is_empty());
+        let new = store.due_deliveries(&later, 7_000, 10).unwrap();
+        let texts: Vec<_> = new
+            .iter()
+            .map(|d| d.message.text.clone().unwrap())
+            .collect();
+        assert_eq!(texts, ["m1", "m2"]);
+        assert_eq!(
+            store.requeue(since(false), &both, 7_000).unwrap(),
+            2,
+            "pending ones are made due again, never doubled"
+        );
+        assert_eq!(store.due_deliveries(&later, 7_000, 10).unwrap().len(), 2);
         assert_eq!(
             store
-                .requeue(Requeue::All { since_ms: 1_002 }, 12_000)
+                .requeue(since(true), std::slice::from_ref(&a), 7_000)
                 .unwrap(),
-            2,
-            "one row per target for the third message"
+            2
         );
+        assert_eq!(store.due_deliveries(&a, 7_000, 10).unwrap().len(), 2);
+        assert_eq!(store.requeue(since(false), &[], 7_000).unwrap(), 0);
     }
 }

@@ -415,7 +415,9 @@ mod tests {
                 .collect();
             store.record_attempts(&attempts).unwrap();
             if round % 20 == 19 {
-                store.requeue(Requeue::Failed { since_ms: 0 }, at).unwrap();
+                store
+                    .requeue(Requeue::Failed { since_ms: 0 }, &[], at)
+                    .unwrap();
             }
             assert_eq!(store.rollups().unwrap(), store.recount().unwrap());
         }

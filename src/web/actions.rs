@@ -34,7 +34,9 @@ pub fn setup_action(cx: &mut Context, req: &Request, current: &Current) -> Resul
         }
         None => lang.t("unknown_action").to_string(),
     };
-    cx.state.sessions.set_flash(&current.id, message);
+    cx.state
+        .sessions
+        .set_flash(&cx.store, &current.id, &message)?;
     Ok(Response::see_other(&format!("{}#setup", paths::DASHBOARD)))
 }
 
@@ -45,7 +47,8 @@ pub fn replay_delivery(cx: &mut Context, req: &Request, current: &Current) -> Re
     let form = req.form();
     let id = form_field(&form, "id").and_then(|v| v.trim().parse::<i64>().ok());
     let replayed = id.map(|id| {
-        let n = forward::replay(&cx.store, &cx.state.forward_bell, Requeue::One(id));
+        let targets = &cx.state.config.forward_urls;
+        let n = forward::replay(&cx.store, &cx.state.forward_bell, Requeue::One(id), targets);
         (id, n)
     });
     let message = match replayed {
@@ -56,7 +59,9 @@ pub fn replay_delivery(cx: &mut Context, req: &Request, current: &Current) -> Re
             lang.t("action_failed").to_string()
         }
     };
-    cx.state.sessions.set_flash(&current.id, message);
+    cx.state
+        .sessions
+        .set_flash(&cx.store, &current.id, &message)?;
     Ok(Response::see_other(&format!("{}#flash", paths::DASHBOARD)))
 }
 
@@ -85,6 +90,8 @@ pub fn send_reply(cx: &mut Context, req: &Request, current: &Current) -> Result<
             }
         }
     };
-    cx.state.sessions.set_flash(&current.id, message);
+    cx.state
+        .sessions
+        .set_flash(&cx.store, &current.id, &message)?;
     Ok(Response::see_other(&format!("{}#flash", paths::DASHBOARD)))
 }

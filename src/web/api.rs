@@ -148,7 +148,7 @@ pub fn setup_action(cx: &mut Context, req: &Request) -> Result<Response> {
     let Some(action) = Action::from_name(name) else {
         return Ok(Response::error(
             404,
-            "unknown setup action; use recheck_token, send_test or replay_failed",
+            "unknown setup action; see the actions the rows of GET /api/setup offer",
         ));
     };
     let form = req.form();
@@ -173,20 +173,28 @@ struct ReplayBody {
     #[serde(default)]
     failed: bool,
     since: Option<String>,
+    #[serde(default)]
+    resend_delivered: bool,
 }
 
 /// `POST /api/deliveries/replay` with `{"id":N}`, `{"failed":true,"since":"RFC3339"?}` or
-/// `{"since":"RFC3339"}`: re-queues and answers how many.
+/// `{"since":"RFC3339","resend_delivered":false?}`: queues and answers how many.
 pub fn replay(cx: &mut Context, req: &Request) -> Result<Response> {
     let body: ReplayBody = match serde_json::from_slice(&req.body) {
         Ok(b) => b,
         Err(e) => return Ok(Response::error(400, &format!("body: {e}"))),
     };
-    let which = match forward::requeue_from(body.id, body.failed, body.since.as_deref()) {
+    let which = match forward::requeue_from(
+        body.id,
+        body.failed,
+        body.since.as_deref(),
+        body.resend_delivered,
+    ) {
         Ok(which) => which,
         Err(reason) => return Ok(Response::error(400, &reason)),
     };
-    let requeued = forward::replay(&cx.store, &cx.state.forward_bell, which)?;
+    let targets = &cx.state.config.forward_urls;
+    let requeued = forward::replay(&cx.store, &cx.state.forward_bell, which, targets)?;
     if let (Some(id), 0) = (body.id, requeued) {
         return Ok(Response::error(404, &format!("no delivery with id {id}")));
     }

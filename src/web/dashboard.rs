@@ -91,7 +91,7 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
     let merged = cx.store.recent_merged(PROBLEM_ROWS, EXCERPT_CHARS)?;
     let page = Dashboard {
         frame: Frame::new(req, Some(current), "dashboard"),
-        flash: cx.state.sessions.take_flash(&current.id),
+        flash: cx.state.sessions.take_flash(&cx.store, &current.id)?,
         checks,
         cards,
         forwarding,

@@ -272,11 +272,17 @@ fn check(
                 }
             }
         }
-        Session => match state.sessions.current(req, crate::time::now_ms()) {
+        Session => match state
+            .sessions
+            .current(&cx.store, req, crate::time::now_ms())?
+        {
             Some(current) => Ok(Some(current)),
             None => Err(Response::see_other(paths::LOGIN)),
         },
-        SessionForm => match state.sessions.current(req, crate::time::now_ms()) {
+        SessionForm => match state
+            .sessions
+            .current(&cx.store, req, crate::time::now_ms())?
+        {
             None => Err(Response::see_other(paths::LOGIN)),
             Some(current) => {
                 let form = req.form();

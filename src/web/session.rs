@@ -2,15 +2,17 @@
 //! messages, the throttle on wrong admin tokens (sign-ins and Bearer), cookies, and the
 //! same-origin check for forms.
 //!
-//! Sessions live in memory: one admin, a handful of browsers, and a restart simply signs
-//! everyone out, which costs a paste of the token.
+//! Sessions are kept in the database, so the restart the README asks for after a settings
+//! change signs nobody out; a changed admin token ends them all (`end_stale`). The
+//! throttle stays in memory: a restart forgives a few failed guesses, nothing more.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::secret::{constant_time_eq, random_hex};
-
+use crate::error::Result;
 use crate::http::Request;
+use crate::secret::{constant_time_eq, digest, random_hex};
+use crate::store::Store;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "relay_session";
@@ -23,6 +25,9 @@ const TOKEN_BYTES: usize = 32;
 const IDLE_MS: i64 = 12 * 3_600_000;
 /// Even a session in constant use is renewed by signing in again after this.
 const MAX_AGE_MS: i64 = 7 * 24 * 3_600_000;
+/// How stale a session's last-seen time may get before a page view writes it again: a
+/// write per page view would compete with the webhooks for the database for nothing.
+const TOUCH_EVERY_MS: i64 = 60_000;
 /// More sessions than this means someone is signing in in a loop; the oldest go first.
 const MAX_SESSIONS: usize = 256;
 /// Failed sign-ins allowed per client within `FAILURE_WINDOW_MS`.
@@ -37,22 +42,15 @@ const MAX_TRACKED_CLIENTS: usize = 10_000;
 const MAX_GLOBAL_FAILURES: u32 = 30;
 const GLOBAL_WINDOW_MS: i64 = 60_000;
 
-struct Session {
-    csrf: String,
-    created_ms: i64,
-    last_seen_ms: i64,
-    flash: Option<String>,
-}
-
 /// A signed-in browser, as a request handler sees it.
 pub struct Current {
     pub id: String,
     pub csrf: String,
 }
 
+/// The failed-login throttle; the sessions themselves are in the database.
 #[derive(Default)]
 pub struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
     /// Per client: failures and when the first of them happened.
     failures: Mutex<HashMap<String, (u32, i64)>>,
     /// Everyone's failures and when the first of them happened.
@@ -65,66 +63,58 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sessions {
+    /// Ends every session signed in with another admin token than `admin_token`; at start.
+    pub fn end_stale(store: &Store, admin_token: &str) -> Result<usize> {
+        store.keep_sessions_of(&digest(admin_token))
+    }
+
     /// A fresh session: a new id every sign-in, so an id planted before sign-in is useless.
-    pub fn create(&self, now_ms: i64) -> std::io::Result<Current> {
+    pub fn create(&self, store: &Store, now_ms: i64) -> Result<Current> {
         let current = Current {
             id: random_hex(TOKEN_BYTES)?,
             csrf: random_hex(TOKEN_BYTES)?,
         };
-        let mut sessions = lock(&self.sessions);
-        sessions.retain(|_, s| alive(s, now_ms));
-        while sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen_ms)
-                .map(|(id, _)| id.clone());
-            match oldest {
-                Some(id) => sessions.remove(&id),
-                None => break,
-            };
-        }
-        sessions.insert(
-            current.id.clone(),
-            Session {
-                csrf: current.csrf.clone(),
-                created_ms: now_ms,
-                last_seen_ms: now_ms,
-                flash: None,
-            },
-        );
+        let limits = (now_ms - IDLE_MS, now_ms - MAX_AGE_MS, MAX_SESSIONS);
+        store.insert_session(&digest(&current.id), &current.csrf, now_ms, limits)?;
         Ok(current)
     }
 
     /// The live session named by the request's cookie, marked as used now.
-    pub fn current(&self, req: &Request, now_ms: i64) -> Option<Current> {
-        let id = req.cookie(COOKIE)?;
-        let mut sessions = lock(&self.sessions);
-        let session = sessions.get_mut(&id)?;
-        if !alive(session, now_ms) {
-            sessions.remove(&id);
-            return None;
+    pub fn current(&self, store: &Store, req: &Request, now_ms: i64) -> Result<Option<Current>> {
+        let Some(id) = req.cookie(COOKIE).filter(|id| looks_like_token(id)) else {
+            return Ok(None);
+        };
+        let key = digest(&id);
+        let Some(session) = store.session(&key)? else {
+            return Ok(None);
+        };
+        let alive = now_ms - session.last_seen_at_ms <= IDLE_MS
+            && now_ms - session.created_at_ms <= MAX_AGE_MS;
+        if !alive {
+            store.delete_session(&key)?;
+            return Ok(None);
         }
-        session.last_seen_ms = now_ms;
-        Some(Current {
-            csrf: session.csrf.clone(),
+        if now_ms - session.last_seen_at_ms >= TOUCH_EVERY_MS {
+            store.touch_session(&key, now_ms)?;
+        }
+        Ok(Some(Current {
+            csrf: session.csrf,
             id,
-        })
+        }))
     }
 
-    pub fn remove(&self, id: &str) {
-        lock(&self.sessions).remove(id);
+    pub fn remove(&self, store: &Store, id: &str) -> Result<()> {
+        store.delete_session(&digest(id))
     }
 
     /// Keeps a sentence to show on the next page this session loads.
-    pub fn set_flash(&self, id: &str, message: String) {
-        if let Some(session) = lock(&self.sessions).get_mut(id) {
-            session.flash = Some(message);
-        }
+    pub fn set_flash(&self, store: &Store, id: &str, message: &str) -> Result<()> {
+        store.set_session_flash(&digest(id), message)
     }
 
     /// The flash sentence, once: reloading the page does not show it again.
-    pub fn take_flash(&self, id: &str) -> Option<String> {
-        lock(&self.sessions).get_mut(id)?.flash.take()
+    pub fn take_flash(&self, store: &Store, id: &str) -> Result<Option<String>> {
+        store.take_session_flash(&digest(id))
     }
 
     /// False once a client, or everyone together, has presented a wrong admin token too
@@ -168,10 +158,6 @@ impl Sessions {
     pub fn login_succeeded(&self, client: &str) {
         lock(&self.failures).remove(client);
     }
-}
-
-fn alive(s: &Session, now_ms: i64) -> bool {
-    now_ms - s.last_seen_ms <= IDLE_MS && now_ms - s.created_ms <= MAX_AGE_MS
 }
 
 /// A fresh random token for the login form's double-submit cookie.
@@ -286,18 +272,37 @@ mod tests {
 
     #[test]
     fn sessions_expire_and_flash_shows_once() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
         let sessions = Sessions::default();
-        let s = sessions.create(0).unwrap();
+        let s = sessions.create(&store, 0).unwrap();
         let r = req(&[("Cookie", &format!("{COOKIE}={}", s.id))]);
-        assert_eq!(sessions.current(&r, 1000).unwrap().csrf, s.csrf);
-        sessions.set_flash(&s.id, "done".into());
-        assert_eq!(sessions.take_flash(&s.id).as_deref(), Some("done"));
-        assert_eq!(sessions.take_flash(&s.id), None);
-        assert!(sessions.current(&r, 1000 + IDLE_MS + 1).is_none());
-        assert!(
-            sessions.current(&r, 0).is_none(),
-            "expired sessions are removed"
+        let current = |at| sessions.current(&store, &r, at).unwrap();
+        assert_eq!(current(1000).unwrap().csrf, s.csrf);
+        sessions.set_flash(&store, &s.id, "done").unwrap();
+        assert_eq!(
+            sessions.take_flash(&store, &s.id).unwrap().as_deref(),
+            Some("done")
         );
+        assert_eq!(sessions.take_flash(&store, &s.id).unwrap(), None);
+        assert!(current(IDLE_MS - 1).is_some(), "a minute's use counts");
+        assert!(
+            current(2 * IDLE_MS - 2).is_some(),
+            "touched at the last view"
+        );
+        assert!(current(3 * IDLE_MS).is_none());
+        assert!(current(0).is_none(), "expired sessions are removed");
+        let again = sessions.create(&store, 0).unwrap();
+        let r = req(&[("Cookie", &format!("{COOKIE}={}", again.id))]);
+        assert!(sessions
+            .current(&store, &r, MAX_AGE_MS + 1)
+            .unwrap()
+            .is_none());
+        let unknown = req(&[("Cookie", &format!("{COOKIE}={}", "ab".repeat(32)))]);
+        assert!(sessions.current(&store, &unknown, 0).unwrap().is_none());
+        let signed_out = sessions.create(&store, 0).unwrap();
+        sessions.remove(&store, &signed_out.id).unwrap();
+        let r = req(&[("Cookie", &format!("{COOKIE}={}", signed_out.id))]);
+        assert!(sessions.current(&store, &r, 1).unwrap().is_none());
     }
 
     #[test]

@@ -56,7 +56,12 @@ fn token_command(cx: &Context) -> String {
 
 /// `GET /login`.
 pub fn login_form(cx: &mut Context, req: &Request) -> Result<Response> {
-    if cx.state.sessions.current(req, now_ms()).is_some() {
+    if cx
+        .state
+        .sessions
+        .current(&cx.store, req, now_ms())?
+        .is_some()
+    {
         return Ok(Response::see_other(paths::DASHBOARD));
     }
     // Reusing a token the browser already holds keeps a second open tab's form valid.
@@ -118,7 +123,7 @@ pub fn login(cx: &mut Context, req: &Request) -> Result<Response> {
         return again(401, lang.t("login_wrong"));
     }
     sessions.login_succeeded(&client);
-    let current = sessions.create(now)?;
+    let current = sessions.create(&cx.store, now)?;
     info!("signed in to the setup page from {client}");
     let secure = cx.secure_cookies();
     Ok(Response::see_other(paths::DASHBOARD)
@@ -134,7 +139,7 @@ pub fn login(cx: &mut Context, req: &Request) -> Result<Response> {
 
 /// `POST /logout`.
 pub fn logout(cx: &mut Context, _req: &Request, current: &Current) -> Result<Response> {
-    cx.state.sessions.remove(&current.id);
+    cx.state.sessions.remove(&cx.store, &current.id)?;
     Ok(Response::see_other(paths::LOGIN).with_header(
         "Set-Cookie",
         cookie(COOKIE, "", Cookie::Private, cx.secure_cookies(), Some(0)),

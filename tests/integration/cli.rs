@@ -220,6 +220,22 @@ fn version_prints_the_name_and_version() {
     assert!(out.contains("--version"), "--help lists --version:\n{out}");
 }
 
+/// This release is 0.2.0, and the README says so where it names the version: its
+/// `--version` example and the changelog's entry.
+#[test]
+fn the_binary_and_the_readme_name_release_0_2_0() {
+    let (ok, out, err) = run(&["--version"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "chatrace-relay 0.2.0\n");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains("# prints \"chatrace-relay 0.2.0\""));
+    assert!(
+        readme.contains("\n- 0.2.0:\n"),
+        "the changelog has the release"
+    );
+}
+
 /// Runs the binary with stdout a pipe whose reading end is already closed, as it is for
 /// `chatrace-relay ARGS | head -1` once head has its line.
 fn run_into_closed_pipe(args: &[&str]) -> (std::process::ExitStatus, String) {

@@ -546,3 +546,115 @@ fn a_bad_forward_secret_stops_the_start_with_a_reason() {
         "the secret is never echoed"
     );
 }
+
+/// The README's push example is what the app gets for a Chatrace webhook: the same fields,
+/// each of the same JSON type; `sent_at` is null, since Chatrace sends no message time.
+#[test]
+fn the_readme_push_example_is_what_a_chatrace_message_forwards_as() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let push = &readme[readme.find("**Push.**").expect("the Push paragraph")..];
+    let start = push.find("```json\n").expect("its example") + "```json\n".len();
+    let example: serde_json::Value =
+        serde_json::from_str(&push[start..start + push[start..].find("```").unwrap()])
+            .expect("the example is JSON");
+
+    let fake = Fake::always(200);
+    let relay = forwarding_relay("fwd-readme", &[fake.url("/hook")], &[]);
+    let body = serde_json::json!({
+        "user_id": "6742218934563412", "first_name": "Anna", "last_name": "Petrova",
+        "ig_user_name": "anna.p", "text": "Здравствуйте, сколько стоит доставка?",
+        "type": "text", "channel": "instagram",
+    });
+    assert_eq!(
+        relay
+            .post_webhook("application/json", body.to_string().as_bytes())
+            .status,
+        200
+    );
+    let sent = fake.wait_for(1, Duration::from_secs(10))[0].json();
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    let shape = |v: &serde_json::Value| -> BTreeMap<String, &'static str> {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), kind(v)))
+            .collect()
+    };
+    assert_eq!(shape(&example), shape(&sent), "{sent:#}");
+    assert_eq!(sent["sent_at"], serde_json::Value::Null);
+    for key in [
+        "type",
+        "channel",
+        "direction",
+        "contact_id",
+        "contact_name",
+        "username",
+    ] {
+        assert_eq!(example[key], sent[key], "{key}");
+    }
+}
+
+/// Forwarding turned on later: `replay --since` sends every message since then that the
+/// app has not had, the ones stored before `--forward-url` was set included, and never
+/// one it already has, unless asked with `--resend-delivered`.
+#[test]
+fn replay_since_sends_what_the_app_has_not_had_and_nothing_twice() {
+    let dir = temp_dir("fwd-since");
+    let before = Relay::start_in(dir.clone(), &[], &KNOWN_SECRETS);
+    for n in 1..=3 {
+        post_message(&before, n);
+    }
+    drop(before);
+    let fake = Fake::always(200);
+    let target = fake.url("/hook");
+    let relay = Relay::start_in(dir, &["--forward-url", &target], &KNOWN_SECRETS);
+    post_message(&relay, 4);
+    fake.wait_for(1, Duration::from_secs(10));
+    let replay = |args: &[&str]| {
+        let out = Command::new(binary())
+            .arg("replay")
+            .arg("--db")
+            .arg(&relay.db)
+            .args(args)
+            .env_remove("CHATRACE_RELAY_FORWARD_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = replay(&["--since", "2000-01-01T00:00:00Z"]);
+    assert!(out.contains("re-queued 3 deliveries"), "{out}");
+    assert!(out.contains(&target), "names the target: {out}");
+    let seen = fake.wait_for(4, Duration::from_secs(10));
+    // Give a wrongly re-sent message time to show up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let texts: BTreeSet<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fake.requests().len(), 4, "{seen:?}");
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    let all_delivered = "SELECT count(*) FROM deliveries WHERE state = 'delivered'";
+    relay.wait_count(all_delivered, 4);
+    assert!(replay(&["--since", "2000-01-01T00:00:00Z"]).contains("re-queued 0 deliveries"));
+
+    let out = replay(&["--since", "2000-01-01T00:00:00Z", "--resend-delivered"]);
+    assert!(out.contains("re-queued 4 deliveries"), "{out}");
+    fake.wait_for(8, Duration::from_secs(10));
+    relay.wait_count(all_delivered, 4);
+    let api = post_admin(
+        &relay,
+        "/api/deliveries/replay",
+        r#"{"since":"2000-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(api.json()["requeued"], 0, "{}", api.text());
+}

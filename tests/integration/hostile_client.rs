@@ -215,3 +215,51 @@ fn assert_answers_within(relay: &Relay, limit: Duration) {
         relay.log()
     );
 }
+
+/// Without a proxy in front, a burst of new keep-alive connections: tiny_http's pool could
+/// leave some of them unread until another connection ended (or for five seconds). Each
+/// round starts a fresh relay, whose pool holds only its few first threads, and opens 32
+/// connections at once that each send a request and stay open; all must be answered
+/// within 3 s.
+#[test]
+fn a_burst_of_keep_alive_connections_is_answered_at_once() {
+    const CLIENTS: usize = 32;
+    for round in 0..4 {
+        let relay = Relay::start("keep-alive-burst");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (addr, barrier) = (relay.addr.clone(), std::sync::Arc::clone(&barrier));
+                thread::spawn(move || {
+                    let mut stream = TcpStream::connect(&addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(3)))
+                        .unwrap();
+                    barrier.wait();
+                    let started = Instant::now();
+                    stream
+                        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .unwrap();
+                    let mut status = String::new();
+                    let answered = BufReader::new(&stream).read_line(&mut status).is_ok()
+                        && status.starts_with("HTTP/1.1 200");
+                    // Open until every client is done, as keep-alive clients stay.
+                    barrier.wait();
+                    (answered, started.elapsed())
+                })
+            })
+            .collect();
+        let results: Vec<(bool, Duration)> =
+            clients.into_iter().map(|c| c.join().unwrap()).collect();
+        let unanswered = results.iter().filter(|r| !r.0).count();
+        let slowest = results.iter().map(|r| r.1).max().unwrap();
+        assert_eq!(
+            unanswered, 0,
+            "round {round}: {unanswered} of {CLIENTS} not answered within 3 s"
+        );
+        assert!(
+            slowest < Duration::from_secs(3),
+            "round {round}: {slowest:?}"
+        );
+    }
+}

@@ -338,6 +338,77 @@ fn signing_out_ends_the_session() {
     assert_eq!(replay.status, 303, "the old cookie no longer works");
 }
 
+/// The README asks for a restart after every settings change: it signs nobody out, the
+/// page's CSRF token still works, a one-shot message still shows once, and signing out
+/// still ends the session. A new admin token does sign everyone out.
+#[test]
+fn a_restart_keeps_sessions_and_a_new_admin_token_ends_them() {
+    let mut relay = Relay::start("pages-restart");
+    let (cookies, csrf) = {
+        let (b, csrf) = Browser::signed_in(&relay);
+        (b.cookies.clone(), csrf)
+    };
+    relay.restart();
+    let mut b = Browser {
+        relay: &relay,
+        cookies: cookies.clone(),
+    };
+    assert_eq!(
+        b.get("/", &[]).status,
+        200,
+        "still signed in after a restart"
+    );
+    assert_eq!(b.post("/setup/send_test", "csrf=0000").status, 403);
+    let reply = b.post("/setup/send_test", &format!("csrf={csrf}"));
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.header("Location"), Some("/#setup"));
+    let page = b.get("/", &[]).text();
+    assert!(
+        page.contains(r#"id="flash""#) && page.contains("HTTP 200"),
+        "{page}"
+    );
+    assert!(!b.get("/", &[]).text().contains(r#"id="flash""#));
+    let stored: i64 = relay
+        .db()
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1);
+    let digests: String = relay
+        .db()
+        .query_row("SELECT group_concat(id_digest) FROM sessions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        !cookies.iter().any(|(_, v)| digests.contains(v.as_str())),
+        "the database holds no usable cookie"
+    );
+    drop(b);
+
+    let (fresh, _) = {
+        let (b, csrf) = Browser::signed_in(&relay);
+        (b.cookies.clone(), csrf)
+    };
+    let dir = relay.dir.clone();
+    drop(relay);
+    let other = [
+        ("CHATRACE_RELAY_WEBHOOK_SECRET", SECRET),
+        (
+            "CHATRACE_RELAY_ADMIN_TOKEN",
+            "another-admin-token-0123456789abcdef",
+        ),
+    ];
+    let relay = Relay::start_in(dir, &[], &other);
+    for jar in [&cookies, &fresh] {
+        let b = Browser {
+            relay: &relay,
+            cookies: jar.clone(),
+        };
+        let reply = relay.request("GET", "/", &[("Cookie", &b.cookie_header())], b"");
+        assert_eq!(reply.status, 303, "a new admin token signs everyone out");
+    }
+}
+
 #[test]
 fn every_answer_carries_the_security_headers() {
     let relay = Relay::start("pages-headers");

@@ -262,3 +262,27 @@ fn the_pasted_template_filled_by_chatrace_stores_the_message_and_turns_green() {
         assert_eq!(row["status"], "ok", "{row:#}");
     }
 }
+
+/// A body keyed by Chatrace's own system field names, as a flow written from its docs has
+/// it, loses nothing: `user_channel` used to be dropped.
+#[test]
+fn a_body_keyed_by_chatrace_field_names_keeps_every_field() {
+    let relay = Relay::start("system-field-names");
+    let body = serde_json::json!({
+        "user_id": "5718243390127745",
+        "first_name": "Мария",
+        "last_name": "Иванова",
+        "ig_user_name": "maria.i",
+        "last_input": "Есть ли размер M?",
+        "last_input_type": "text",
+        "user_channel": "10",
+    });
+    let reply = relay.post_webhook("application/json", body.to_string().as_bytes());
+    assert_eq!(reply.json()["stored"], 1, "{}", reply.text());
+    let m = &messages(&relay)[0];
+    assert_eq!(m["contact_id"], "5718243390127745");
+    assert_eq!(m["contact_name"], "Мария Иванова");
+    assert_eq!(m["username"], "maria.i");
+    assert_eq!(m["text"], "Есть ли размер M?");
+    assert_eq!(m["channel"], "instagram", "{m:#}");
+}

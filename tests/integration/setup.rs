@@ -478,6 +478,114 @@ fn send_test_stores_a_test_message_that_does_not_count() {
     assert!(ru.json()["message"].as_str().unwrap().contains("тестовое"));
 }
 
+/// The test webhook's message is passed on to the team's app, marked `"test": true`; the
+/// row offering the button and the banner after it both say so.
+#[test]
+fn the_test_message_reaches_the_app_marked_as_a_test_and_the_page_says_so() {
+    let app = crate::fake::Fake::always(200);
+    let relay = Relay::start_args(
+        "setup-send-test-forward",
+        &["--forward-url", &app.url("/hook")],
+    );
+    let said = "\"test\": true";
+    assert!(
+        row(&relay, "first_message")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(said),
+        "the row says so before the button is pressed"
+    );
+    let message = action(&relay, "send_test").json()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains(said), "{message}");
+    let pushed = app.wait_for(1, Duration::from_secs(10))[0].json();
+    assert_eq!(pushed["test"], true, "{pushed:#}");
+}
+
+/// When the public address fails, the banner gives each try its own line and sentence,
+/// then says what that means: the relay works, the way to it does not.
+#[test]
+fn a_failed_public_try_and_the_local_one_are_two_results() {
+    let relay = Relay::start_args(
+        "setup-send-test-two",
+        &["--public-url", "http://127.0.0.1:9"],
+    );
+    let message = action(&relay, "send_test").json()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lines: Vec<&str> = message.lines().collect();
+    assert!(lines.len() >= 3, "{message}");
+    assert!(
+        lines[0].contains("http://127.0.0.1:9/instagram/webhook"),
+        "{message}"
+    );
+    assert!(!lines[0].contains("HTTP 200"), "{message}");
+    assert!(
+        lines[1].contains(&relay.addr) && lines[1].contains("HTTP 200"),
+        "{message}"
+    );
+    assert!(lines[2].contains("public address"), "{message}");
+    assert!(lines.iter().all(|l| l.ends_with('.')), "{message}");
+}
+
+/// A wrong secret turns the webhook row amber until a good request follows it, or until
+/// the user marks it as seen with the row's button; a later problem shows again.
+#[test]
+fn a_webhook_problem_clears_after_a_good_request_or_when_marked_as_seen() {
+    let relay = Relay::start("setup-dismiss-problems");
+    let wrong = |n: usize| {
+        let reply = relay.request(
+            "POST",
+            "/instagram/webhook",
+            &[("X-Webhook-Secret", "a-wrong-secret-0123456789abcdefgh")],
+            br#"{"contact_id":"77","text":"stray"}"#,
+        );
+        assert_eq!(reply.status, 401);
+        relay.wait_count("SELECT count(*) FROM rejected", n as i64);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let good = || {
+        let reply = relay.post_webhook("application/json", br#"{"contact_id":"77","text":"hi"}"#);
+        assert_eq!(reply.status, 200);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    wrong(1);
+    let webhook = row(&relay, "webhook_configured");
+    assert_eq!(webhook["status"], "warn", "{webhook:#}");
+    good();
+    assert_eq!(row(&relay, "webhook_configured")["status"], "ok");
+
+    wrong(2);
+    let webhook = row(&relay, "webhook_configured");
+    assert_eq!(webhook["status"], "warn", "{webhook:#}");
+    assert_eq!(webhook["actions"], serde_json::json!(["dismiss_problems"]));
+    let reply = action(&relay, "dismiss_problems");
+    assert_eq!(reply.status, 200);
+    assert!(reply.json()["message"].as_str().unwrap().contains("seen"));
+    let webhook = row(&relay, "webhook_configured");
+    assert_eq!(webhook["status"], "ok", "{webhook:#}");
+    assert!(webhook["actions"].as_array().is_none_or(|a| a.is_empty()));
+    let again = action(&relay, "dismiss_problems").json()["message"].clone();
+    assert!(again.as_str().unwrap().contains("nothing"), "{again}");
+    // Still listed among the rejected requests, and a new problem shows again.
+    assert_eq!(relay.count("SELECT count(*) FROM rejected"), 2);
+    wrong(3);
+    assert_eq!(row(&relay, "webhook_configured")["status"], "warn");
+    let ru = relay.request(
+        "POST",
+        "/api/setup/dismiss_problems?lang=ru",
+        &[("Authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    );
+    assert!(ru.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("просмотренное"));
+}
+
 #[test]
 fn forwarding_row_appears_only_with_a_forward_url() {
     let relay = Relay::start_args(
@@ -493,8 +601,8 @@ fn forwarding_row_appears_only_with_a_forward_url() {
     assert!(fact(last, "http://127.0.0.1:9/hook").contains("delivered 0"));
 }
 
-/// The row follows real deliveries: green once the app took a message, red with the app's
-/// error once a delivery ran out of retries.
+/// The row follows real deliveries: green once the app took a message (and then no error
+/// shown), red with the app's error once a delivery ran out of retries.
 #[test]
 fn forwarding_row_turns_ok_on_delivery_and_fail_with_the_last_error() {
     let good = crate::fake::Fake::always(200);
@@ -510,7 +618,16 @@ fn forwarding_row_turns_ok_on_delivery_and_fail_with_the_last_error() {
     let relay = forward(&good.url("/hook"));
     assert_eq!(relay.post_webhook("application/json", body).status, 200);
     good.wait_for(1, Duration::from_secs(10));
-    wait_for_status(&relay, "ok");
+    let row = wait_for_status(&relay, "ok");
+    // A good delivery is no error: the row used to say "Last error: HTTP 200".
+    let labels: Vec<&str> = row["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].as_str().unwrap())
+        .collect();
+    assert!(!labels.iter().any(|l| l.contains("error")), "{row:#}");
+    assert!(!row.to_string().contains("HTTP 200"), "{row:#}");
 
     let relay = forward(&bad.url("/hook"));
     assert_eq!(relay.post_webhook("application/json", body).status, 200);

@@ -87,14 +87,12 @@ fn target_facts(t: &TargetStatus, now_ms: i64, lang: Lang) -> Vec<Fact> {
         ));
     }
     let mut facts = vec![Fact::new(&t.target, summary, FactKind::Text)];
-    if t.last_status.is_some() || t.last_error.is_some() {
-        let status = t
-            .last_status
-            .map(|s| format!("HTTP {s} "))
-            .unwrap_or_default();
+    // Only an error is shown as one: the newest attempt's status is a 2xx once a delivery
+    // went through, and the error text already names the status its attempt got.
+    if let Some(error) = &t.last_error {
         facts.push(Fact::new(
             lang.t("forwarding_last_error"),
-            format!("{status}{}", t.last_error.as_deref().unwrap_or("")),
+            error.clone(),
             FactKind::Excerpt,
         ));
     }
@@ -108,9 +106,12 @@ mod tests {
 
     const APP: &str = "https://app.example/hook";
 
+    /// `n` deliveries, the newest answered 200.
     fn delivered(n: i64) -> TargetStatus {
         TargetStatus {
             delivered: n,
+            last_status: Some(200),
+            last_attempt_at: Some("2026-11-30T11:58:00Z".into()),
             ..target(APP)
         }
     }
@@ -122,6 +123,7 @@ mod tests {
             oldest_pending_age_seconds: Some(minutes * 60),
             last_error: error.map(str::to_string),
             last_status: error.map(|_| 503),
+            last_attempt_at: Some("2026-11-30T11:59:00Z".into()),
             ..delivered(4)
         }
     }
@@ -160,7 +162,7 @@ mod tests {
     #[test]
     fn a_stuck_or_erroring_queue_is_behind_but_not_replayed() {
         let quiet_but_stuck = pending(11, None);
-        let fresh_but_erroring = pending(1, Some("Service Unavailable"));
+        let fresh_but_erroring = pending(1, Some("HTTP 503: Service Unavailable"));
         for t in [&quiet_but_stuck, &fresh_but_erroring] {
             let en = row(std::slice::from_ref(t), Lang::En, NOW);
             assert_eq!(en.status, Status::Warn, "{t:?}");
@@ -179,7 +181,7 @@ mod tests {
         let erroring = row(&[fresh_but_erroring], Lang::En, NOW);
         assert_eq!(
             shown(&erroring, "Last error", FactKind::Excerpt),
-            "HTTP 503 Service Unavailable"
+            "HTTP 503: Service Unavailable"
         );
         assert_eq!(
             row(&[pending(9, None)], Lang::En, NOW).status,
@@ -192,7 +194,7 @@ mod tests {
     fn deliveries_that_gave_up_fail_and_offer_a_replay() {
         let gave_up = TargetStatus {
             failed: 2,
-            last_error: Some("410 Gone".into()),
+            last_error: Some("410 Gone: target asked to stop".into()),
             last_status: Some(410),
             ..delivered(5)
         };
@@ -203,7 +205,7 @@ mod tests {
         assert!(en.detail.contains("/api/messages"), "{}", en.detail);
         assert_eq!(
             shown(&en, "Last error", FactKind::Excerpt),
-            "HTTP 410 410 Gone"
+            "410 Gone: target asked to stop"
         );
         assert_eq!(en.actions, [Action::ReplayFailed]);
         assert!(replay_offered(&targets));

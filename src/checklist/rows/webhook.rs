@@ -3,7 +3,7 @@
 
 use super::when_text;
 use crate::checklist::facts::WebhookFacts;
-use crate::checklist::{Check, Fact, FactKind, Status, EXCERPT_CHARS};
+use crate::checklist::{Action, Check, Fact, FactKind, Status, EXCERPT_CHARS};
 use crate::i18n::Lang;
 use crate::outcome::{Flag, Refusal, Trouble, UnknownCode};
 use crate::store::{Problem, ProblemBody};
@@ -48,7 +48,13 @@ pub fn row(f: &WebhookFacts, lang: Lang, now_ms: i64) -> Check {
         title: title.into(),
         detail,
         facts,
-        actions: Vec::new(),
+        // A stray request (an old flow, someone guessing) may be followed by no good one
+        // for a while: the user can say it is understood instead of living with amber.
+        actions: if f.problems.is_empty() {
+            Vec::new()
+        } else {
+            vec![Action::DismissProblems]
+        },
     }
 }
 
@@ -420,6 +426,7 @@ mod tests {
             "нет заголовка X-Webhook-Secret (и нет ?secret= в адресе) (с адреса 198.51.100.7)"
         );
         assert!(has_fact(&ru, "Неверный путь"));
+        assert_eq!(ru.actions, [Action::DismissProblems]);
         let excerpt = shown(&ru, "Фрагмент", FactKind::Excerpt);
         assert!(excerpt.starts_with("{\"text\":\"xxx"), "{excerpt}");
         assert!(excerpt.chars().count() < 400, "{excerpt}");
