@@ -56,6 +56,23 @@ pub fn serve(config: Config) -> Result<()> {
         )?;
     }
 
+    if let Some(cap) = config.keep_media {
+        crate::media_keeper::Keeper {
+            cap,
+            rules: crate::fetch_media::Rules {
+                max_bytes: config.max_media,
+                timeout: crate::config::MEDIA_TIMEOUT,
+                allow_private: config.media_allow_private,
+            },
+            max_db_bytes: config.max_db_bytes,
+        }
+        .start(
+            &config.db,
+            Arc::clone(writer.newest()),
+            Arc::clone(&metrics),
+        )?;
+    }
+
     if let Some(token) = &config.chatrace_token {
         let lookups = Lookups {
             api_url: config.chatrace_api_url.clone(),

@@ -4,6 +4,7 @@
 mod backup;
 mod inbox;
 mod ingest;
+mod media;
 mod messages;
 mod outbox;
 mod requests;
@@ -21,6 +22,7 @@ use crate::error::Result;
 pub use backup::backup;
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
+pub use media::DueMedia;
 pub use messages::{Contact, FirstMessage, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
@@ -38,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
         rollups::backfill_and_rekey,
     ),
     Migration::Sql(include_str!("schema_inbox.sql")),
+    Migration::Sql(include_str!("schema_media.sql")),
 ];
 
 /// One schema version: SQL, or SQL followed by a data migration written in Rust (for

@@ -8,6 +8,7 @@ mod api;
 mod assets;
 mod dashboard;
 mod long_poll;
+mod media;
 mod messages;
 mod routes;
 mod session;

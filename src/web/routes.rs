@@ -13,7 +13,7 @@ use crate::secret::constant_time_eq;
 
 use super::session::{self, Current};
 use super::state::Context;
-use super::{actions, api, assets, dashboard, messages, sign_in, webhook};
+use super::{actions, api, assets, dashboard, media, messages, sign_in, webhook};
 
 /// Who may call a route.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,9 @@ enum Auth {
     Bearer,
     /// A signed-in browser.
     Session,
+    /// A signed-in browser (the page's previews) or the admin token (scripts); never a
+    /// redirect, since a picture cannot follow one to the sign-in form.
+    SessionOrBearer,
     /// A signed-in browser posting a form of this relay: CSRF token and origin checked.
     SessionForm,
     /// The sign-in form: the double-submit token of its cookie and the origin checked.
@@ -94,6 +97,7 @@ const ROUTES: &[Route] = &[
     Route { methods: GET_ONLY, path: Exact(API_DELIVERIES),   when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::deliveries) },
     Route { methods: POST,     path: Exact(API_REPLAY),       when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::replay) },
     Route { methods: POST,     path: Exact(API_REPLY),        when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::send_reply) },
+    Route { methods: GET,      path: Prefix(MEDIA),           when: always,             auth: SessionOrBearer, watch: Quiet, run: Run::Now(media::serve) },
     Route { methods: GET_ONLY, path: Exact(METRICS),          when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::metrics) },
     // The setup page.
     Route { methods: GET,      path: Exact(DASHBOARD),        when: always,             auth: Session,       watch: Quiet, run: Run::Signed(dashboard::dashboard) },
@@ -240,17 +244,20 @@ fn check(
             )),
         },
         Bearer => {
-            let given = req
-                .header("Authorization")
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|t| constant_time_eq(t.as_bytes(), state.admin_token.as_bytes())) {
+            if bearer_given(cx, req) {
                 Ok(None)
             } else {
-                Err(Response::error(
-                    401,
-                    "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
-                )
-                .with_header("WWW-Authenticate", "Bearer"))
+                Err(no_bearer())
+            }
+        }
+        SessionOrBearer => {
+            if bearer_given(cx, req) {
+                Ok(None)
+            } else {
+                match state.sessions.current(req, crate::time::now_ms()) {
+                    Some(current) => Ok(Some(current)),
+                    None => Err(no_bearer()),
+                }
             }
         }
         Session => match state.sessions.current(req, crate::time::now_ms()) {
@@ -285,6 +292,20 @@ fn check(
             }
         }
     })
+}
+
+fn bearer_given(cx: &Context, req: &Request) -> bool {
+    req.header("Authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), cx.state.admin_token.as_bytes()))
+}
+
+fn no_bearer() -> Response {
+    Response::error(
+        401,
+        "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
+    )
+    .with_header("WWW-Authenticate", "Bearer")
 }
 
 #[cfg(test)]
