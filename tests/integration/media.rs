@@ -131,6 +131,39 @@ fn a_photo_is_fetched_once_kept_once_and_served_with_its_type_and_length() {
     );
 }
 
+/// The page shows a kept photo from the relay and the signed-in browser may load it; a
+/// photo not kept is a link to the original with the reason.
+#[test]
+fn the_page_shows_kept_photos_from_the_relay_and_says_why_others_are_not() {
+    let fake = cdn(vec![("/p.jpg", "image/jpeg", JPEG.to_string())]);
+    let relay = media_relay("media-page", &[], "1MB");
+    send_photo(&relay, "9001", &fake.url("/p.jpg"));
+    send_photo(&relay, "9002", &fake.url("/gone.jpg"));
+    relay.wait_count(
+        "SELECT count(*) FROM media_links WHERE state <> 'pending'",
+        2,
+    );
+    let media_url = messages(&relay)[0]["attachments"][0]["media_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (mut browser, _) = crate::pages::Browser::signed_in(&relay);
+    let html = browser.get("/", &[]).text();
+    let escaped = media_url.replace('/', "&#x2f;");
+    assert!(html.contains(&format!(r#"<img src="{escaped}""#)), "{html}");
+    assert!(!html.contains(r#"<img src="http"#), "{html}");
+    assert!(
+        html.contains("the link expired before it could be kept"),
+        "{html}"
+    );
+    let photo = browser.get(&media_url, &[]);
+    assert_eq!(photo.status, 200);
+    assert_eq!(photo.body, JPEG.as_bytes());
+    let ru = browser.get("/?lang=ru", &[]).text();
+    assert!(ru.contains("ссылка истекла"), "{ru}");
+}
+
 #[test]
 fn a_missing_or_expired_link_is_recorded_and_not_kept() {
     let fake = Fake::start(|request| {
