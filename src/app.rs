@@ -27,6 +27,7 @@ pub fn serve(config: Config) -> Result<()> {
     let mut store = Store::open(&config.db)?;
     let webhook_secret = store.resolve_secret(config.webhook_secret.clone(), "webhook_secret")?;
     let admin_token = store.resolve_secret(config.admin_token.clone(), "admin_token")?;
+    let media_key = store.resolve_secret(None, "media_link_key")?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
     drop(store);
 
@@ -114,6 +115,7 @@ pub fn serve(config: Config) -> Result<()> {
         config,
         webhook_secret,
         admin_token,
+        media_key,
         writer,
         started_at_ms: crate::time::now_ms(),
         addr,

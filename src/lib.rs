@@ -18,6 +18,7 @@ mod i18n;
 mod inbox;
 mod lookup;
 mod media_keeper;
+mod media_link;
 mod metrics;
 mod outbound;
 mod outcome;

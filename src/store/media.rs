@@ -251,6 +251,23 @@ impl Store {
             .optional()?)
     }
 
+    /// What became of one attachment: its state and, when kept, its file's hash.
+    pub fn media_state(
+        &self,
+        message_id: i64,
+        position: i64,
+    ) -> Result<Option<(String, Option<String>)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT state, hash FROM media_links WHERE message_id = ?1 AND position = ?2",
+            )?
+            .query_row(params![message_id, position], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
     pub fn media_totals(&self) -> Result<MediaTotals> {
         let (files, bytes) = self
             .conn

@@ -19,7 +19,7 @@ use crate::payload::{Attachment, Direction};
 const FIRST_MESSAGE_WINDOW: i64 = 10_000;
 
 /// A stored message as the API and the export show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Message {
     pub id: i64,
     #[serde(rename = "received_at", serialize_with = "rfc3339")]

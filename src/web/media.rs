@@ -29,10 +29,49 @@ const INLINE: &[&str] = &[
 ];
 
 pub fn serve(cx: &mut Context, req: &Request) -> Result<Response> {
-    let hash = req.path.strip_prefix(MEDIA).unwrap_or_default();
-    if !is_hash(hash) {
+    let name = req.path.strip_prefix(MEDIA).unwrap_or_default();
+    if let Some(attachment) = name.strip_prefix("message/") {
+        return by_attachment(cx, req, attachment);
+    }
+    if !is_hash(name) {
         return Ok(Response::error(404, "no such file"));
     }
+    file(cx, req, name)
+}
+
+/// `/media/message/<id>/<position>`: the link a forwarded message carries, made before its
+/// file was kept: the file once it is, else why not (503 while it is still to be fetched).
+fn by_attachment(cx: &mut Context, req: &Request, attachment: &str) -> Result<Response> {
+    let parsed = attachment
+        .split_once('/')
+        .and_then(|(id, pos)| Some((id.parse::<i64>().ok()?, pos.parse::<i64>().ok()?)));
+    let Some((message_id, position)) = parsed else {
+        return Ok(Response::error(404, "no such attachment"));
+    };
+    Ok(match cx.store.media_state(message_id, position)? {
+        Some((state, Some(hash))) if state == "kept" => return file(cx, req, &hash),
+        Some((state, _)) if state != "pending" => not_kept(&state),
+        // Queued, or not seen by the fetcher yet.
+        _ if cx.state.config.keep_media.is_some() => {
+            Response::error(503, "not kept yet: try again in a moment")
+                .with_header("Retry-After", "10")
+        }
+        _ => Response::error(404, "not kept: the relay does not keep attachments"),
+    })
+}
+
+fn not_kept(state: &str) -> Response {
+    Response::error(
+        404,
+        match state {
+            "expired" => "expired before it could be kept",
+            "refused" => "not kept: an unsafe link, too large or not of its type",
+            _ => "no longer kept: evicted to stay under --keep-media",
+        },
+    )
+}
+
+fn file(cx: &mut Context, req: &Request, hash: &str) -> Result<Response> {
     let Some(blob) = cx.store.media(hash)? else {
         return Ok(Response::error(
             404,

@@ -27,9 +27,10 @@ enum Auth {
     Bearer,
     /// A signed-in browser.
     Session,
-    /// A signed-in browser (the page's previews) or the admin token (scripts); never a
-    /// redirect, since a picture cannot follow one to the sign-in form.
-    SessionOrBearer,
+    /// A kept attachment: a signed-in browser (the page's previews), the admin token
+    /// (scripts), or a link forwarded with a message, signed for its path until it
+    /// expires. Never a redirect: a picture cannot follow one to the sign-in form.
+    MediaReader,
     /// A signed-in browser posting a form of this relay: CSRF token and origin checked.
     SessionForm,
     /// The sign-in form: the double-submit token of its cookie and the origin checked.
@@ -97,7 +98,7 @@ const ROUTES: &[Route] = &[
     Route { methods: GET_ONLY, path: Exact(API_DELIVERIES),   when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::deliveries) },
     Route { methods: POST,     path: Exact(API_REPLAY),       when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::replay) },
     Route { methods: POST,     path: Exact(API_REPLY),        when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::send_reply) },
-    Route { methods: GET,      path: Prefix(MEDIA),           when: always,             auth: SessionOrBearer, watch: Quiet, run: Run::Now(media::serve) },
+    Route { methods: GET,      path: Prefix(MEDIA),           when: always,             auth: MediaReader,   watch: Quiet, run: Run::Now(media::serve) },
     Route { methods: GET_ONLY, path: Exact(METRICS),          when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::metrics) },
     // The setup page.
     Route { methods: GET,      path: Exact(DASHBOARD),        when: always,             auth: Session,       watch: Quiet, run: Run::Signed(dashboard::dashboard) },
@@ -250,8 +251,18 @@ fn check(
                 Err(no_bearer())
             }
         }
-        SessionOrBearer => {
-            if bearer_given(cx, req) {
+        MediaReader => {
+            let signed = || {
+                let field = |name| req.query_param(name).unwrap_or_default();
+                crate::media_link::verify(
+                    &state.media_key,
+                    &req.path,
+                    &field("expires"),
+                    &field("sig"),
+                    crate::time::now_ms() / 1000,
+                )
+            };
+            if bearer_given(cx, req) || signed() {
                 Ok(None)
             } else {
                 match state.sessions.current(req, crate::time::now_ms()) {

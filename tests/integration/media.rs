@@ -396,3 +396,65 @@ fn redirects_are_followed_hop_by_hop_and_at_most_three() {
     // /r1, /r2, /photo.jpg; then /loop four times (the first and three redirects).
     assert_eq!(fake.requests().len(), 3 + 4);
 }
+
+/// A forwarded message carries a signed link the app can fetch without the admin token:
+/// "not kept yet" (503) until the file is kept, then the file; a changed link is refused.
+#[test]
+fn a_forwarded_message_links_its_photo_without_the_admin_token() {
+    let fake = cdn(vec![("/p.jpg", "image/jpeg", JPEG.to_string())]);
+    let app = Fake::always(200);
+    let relay = media_relay(
+        "media-forward",
+        &[
+            "--forward-url",
+            &app.url("/hook"),
+            "--public-url",
+            "https://relay.example.com",
+        ],
+        "1MB",
+    );
+    send_photo(&relay, "9101", &fake.url("/p.jpg"));
+    let delivered = app.wait_for(1, Duration::from_secs(10));
+    let attachment = delivered[0].json()["attachments"][0].clone();
+    let link = attachment["media_url"].as_str().unwrap().to_string();
+    let path = link
+        .strip_prefix("https://relay.example.com")
+        .unwrap_or_else(|| panic!("{link}"))
+        .to_string();
+    assert!(path.starts_with("/media/message/1/0?expires="), "{path}");
+
+    // No token, no session: the signature alone, once the file is kept.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let reply = relay.request("GET", &path, &[], b"");
+        if reply.status != 503 {
+            break reply;
+        }
+        assert_eq!(reply.header("Retry-After"), Some("10"));
+        assert!(Instant::now() < deadline, "never kept");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("Content-Type"), Some("image/jpeg"));
+    assert_eq!(reply.body, JPEG.as_bytes());
+
+    // The signature covers the path and the expiry.
+    let (_, query) = path.split_once('?').unwrap();
+    for forged in [
+        format!("/media/message/2/0?{query}"),
+        path.replace("expires=", "expires=9"),
+        // The last digit of the signature changed.
+        format!(
+            "{}{}",
+            &path[..path.len() - 1],
+            if path.ends_with('0') { '1' } else { '0' }
+        ),
+        path.split('&').next().unwrap().to_string(),
+    ] {
+        assert_eq!(
+            relay.request("GET", &forged, &[], b"").status,
+            401,
+            "{forged}"
+        );
+    }
+}
