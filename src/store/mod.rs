@@ -22,7 +22,7 @@ use crate::error::Result;
 pub use backup::backup;
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
-pub use media::{DueMedia, KEPT_KINDS};
+pub use media::{DueMedia, MediaTotals, KEPT_KINDS};
 pub use messages::{Contact, FirstMessage, Message, StoredAttachment};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};

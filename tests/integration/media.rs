@@ -129,6 +129,15 @@ fn a_photo_is_fetched_once_kept_once_and_served_with_its_type_and_length() {
         metrics.contains(&format!("chatrace_relay_media_kept_bytes {}", JPEG.len())),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("chatrace_relay_media_kept_files 1"),
+        "{metrics}"
+    );
+    let server = crate::setup::row(&relay, "server");
+    assert_eq!(
+        crate::setup::fact(&server, "Media kept"),
+        format!("files: 1, {} B of 976.6 KiB", JPEG.len())
+    );
 }
 
 /// The page shows a kept photo from the relay and the signed-in browser may load it; a
@@ -194,6 +203,13 @@ fn a_missing_or_expired_link_is_recorded_and_not_kept() {
         metrics.contains("chatrace_relay_media_fetches_total{outcome=\"expired\"} 2"),
         "{metrics}"
     );
+    // The server row says so.
+    let server = crate::setup::row(&relay, "server");
+    assert_eq!(
+        crate::setup::fact(&server, "Media not kept"),
+        "expired before they could be kept: 2, refused: 0, waiting: 0"
+    );
+    assert!(crate::setup::fact(&server, "Media kept").starts_with("files: 0, "));
     // Recorded once: not fetched again.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.requests().len(), 2);
