@@ -58,6 +58,15 @@ pub fn content_hash(data: &[u8]) -> String {
 }
 
 impl Store {
+    /// For the media thread's own connection: its commits need no fsync of their own (a
+    /// file lost to a power cut is lost with its record, and fetched again), so it holds
+    /// the write lock for the copy into the log, not for a disk flush; the webhook
+    /// writer's next commit flushes it anyway.
+    pub fn relax_media_durability(&self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
     /// Queues the attachments of up to `limit` messages stored since the last call. On the
     /// first call ever, messages received before `first_since_ms` are left alone: their
     /// links have long expired. Returns how many messages with attachments were read; the
