@@ -29,6 +29,8 @@ const BATCH: u32 = 200;
 const FETCHES: u32 = 8;
 /// Longest sleep with nothing to do.
 const IDLE: Duration = Duration::from_secs(30);
+/// After new messages wake the thread, how long it waits for more before reading them.
+const GATHER: Duration = Duration::from_millis(250);
 
 /// Gives the calling thread a lower CPU priority (nice 10; on Linux a thread has its own):
 /// on a busy core, hashing and copying files waits for the webhooks, not the other way
@@ -103,7 +105,11 @@ impl Keeper {
                     }
                     _ => IDLE,
                 };
-                newest.wait_beyond(seen, wait.min(IDLE));
+                if newest.wait_beyond(seen, wait.min(IDLE)) > seen {
+                    // Woken by new messages: let more of them arrive, and read them in one
+                    // round, instead of a round (and a write) per webhook under load.
+                    thread::sleep(GATHER);
+                }
                 continue;
             }
             for link in &due {
