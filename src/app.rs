@@ -36,6 +36,7 @@ pub fn serve(config: Config) -> Result<()> {
         .as_ref()
         .map_or(SecretSource::Database, |given| given.source);
     store.set_setting(SecretSource::ADMIN_TOKEN_KEY, admin_token_source.as_str())?;
+    let media_key = store.resolve_secret(None, "media_link_key")?;
     let forwarder = Forwarder::prepare(&config, &mut store)?;
     let ended = store.end_deliveries_elsewhere(&config.forward_urls, crate::time::now_ms())?;
     if ended > 0 {
@@ -68,6 +69,23 @@ pub fn serve(config: Config) -> Result<()> {
         forwarder.start(
             Arc::clone(writer.newest()),
             Arc::clone(&forward_bell),
+            Arc::clone(&metrics),
+        )?;
+    }
+
+    if let Some(cap) = config.keep_media {
+        crate::media_keeper::Keeper {
+            cap,
+            rules: crate::fetch_media::Rules {
+                max_bytes: config.max_media,
+                timeout: crate::config::MEDIA_TIMEOUT,
+                allow_private: config.media_allow_private,
+            },
+            max_db_bytes: config.max_db_bytes,
+        }
+        .start(
+            &config.db,
+            Arc::clone(writer.newest()),
             Arc::clone(&metrics),
         )?;
     }
@@ -113,6 +131,7 @@ pub fn serve(config: Config) -> Result<()> {
         config,
         webhook_secret,
         admin_token,
+        media_key,
         writer,
         started_at_ms: crate::time::now_ms(),
         addr,

@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// for ever]
     #[argh(option)]
     pub keep_messages: Option<String>,
+    /// keep attachments' files in the database, up to this much in all, e.g. 2GB; the
+    /// oldest are evicted beyond it; 0 keeps none [env CHATRACE_RELAY_KEEP_MEDIA, default 1GB]
+    #[argh(option)]
+    pub keep_media: Option<String>,
+    /// largest attachment file kept, e.g. 25MB [env CHATRACE_RELAY_MAX_MEDIA, default 25MB]
+    #[argh(option)]
+    pub max_media: Option<String>,
     /// catch up from Chatrace's inbox this often, e.g. 1m; 0 turns catch-up off
     /// [env CHATRACE_RELAY_CATCH_UP_EVERY, default 1m]
     #[argh(option)]

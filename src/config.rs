@@ -27,6 +27,12 @@ pub const DEFAULT_CATCH_UP_EVERY: Duration = Duration::from_secs(60);
 pub const DEFAULT_INBOX_URL: &str = "https://chatrace.com/php/user";
 /// Calls a minute to Chatrace, both APIs together: well under the ~100 it reportedly allows.
 pub const DEFAULT_CHATRACE_RATE: u32 = 60;
+/// Media kept in all, and the largest file kept: a year of a small shop's photos, and
+/// any photo or short video Instagram delivers.
+pub const DEFAULT_KEEP_MEDIA: u64 = 1_000_000_000;
+pub const DEFAULT_MAX_MEDIA: u64 = 25_000_000;
+/// How long one attachment download may take, redirects included.
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything `serve` needs, resolved once at start.
 #[derive(Debug, Clone)]
@@ -62,6 +68,13 @@ pub struct Config {
     pub inbox: InboxConfig,
     /// How often catch-up from the inbox runs; None: never.
     pub catch_up_every: Option<Duration>,
+    /// Bytes of attachment files kept in all; None: none kept.
+    pub keep_media: Option<u64>,
+    /// The largest attachment file kept.
+    pub max_media: u64,
+    /// Tests and local networks: media may come from loopback, private addresses and
+    /// plain http [env CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE=1].
+    pub media_allow_private: bool,
 }
 
 /// Where Chatrace's inbox is and how it is read: shared by `serve`, `catch-up` and
@@ -210,9 +223,27 @@ impl Config {
                 ));
             }
         }
+        let keep_media = match args.keep_media.or_else(|| env("CHATRACE_RELAY_KEEP_MEDIA")) {
+            None => Some(DEFAULT_KEEP_MEDIA),
+            Some(text) => match parse_size(&text).map_err(|e| format!("--keep-media: {e}"))? {
+                0 => None,
+                n => Some(n),
+            },
+        };
+        let max_media = match args.max_media.or_else(|| env("CHATRACE_RELAY_MAX_MEDIA")) {
+            None => DEFAULT_MAX_MEDIA,
+            Some(text) => match parse_size(&text).map_err(|e| format!("--max-media: {e}"))? {
+                0 => return Err("--max-media must be more than 0".into()),
+                n => n,
+            },
+        };
         Ok(Config {
             inbox,
             catch_up_every,
+            keep_media,
+            max_media,
+            media_allow_private: env("CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE")
+                .is_some_and(|v| v == "1" || v == "true"),
             listen: args
                 .listen
                 .or_else(|| env("CHATRACE_RELAY_LISTEN"))
@@ -438,6 +469,30 @@ fn optional_duration(given: Option<String>, flag: &str) -> Result<Option<Duratio
         .transpose()
 }
 
+/// A size: bytes, or a number with `KB`, `MB`, `GB` (powers of 1000) or `KiB`, `MiB`,
+/// `GiB` (powers of 1024), e.g. `2GB`, `25MB`, `0`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (KB, MB, GB)")),
+    };
+    Ok(n.saturating_mul(factor))
+}
+
 fn parse_duration(item: &str) -> Result<Duration, String> {
     let split = item
         .find(|c: char| !c.is_ascii_digit())
@@ -499,6 +554,17 @@ mod tests {
         assert!(optional_duration(Some("30".into()), "--keep-messages")
             .unwrap_err()
             .contains("no unit"));
+    }
+
+    #[test]
+    fn sizes_read_with_units() {
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("25MB").unwrap(), 25_000_000);
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert_eq!(parse_size("512 KiB").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("GB").unwrap_err().contains("number"));
+        assert!(parse_size("5TB").unwrap_err().contains("unknown unit"));
     }
 
     #[test]

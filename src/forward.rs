@@ -15,10 +15,13 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::media_link;
 use crate::metrics::{ForwardOutcome, Metrics};
 use crate::outbound::{self, Failure};
 use crate::signature::SigningKey;
-use crate::store::{Attempt, AttemptResult, DueDelivery, Message, Requeue, Store, TargetStatus};
+use crate::store::{
+    Attempt, AttemptResult, DueDelivery, Message, Requeue, Store, TargetStatus, KEPT_KINDS,
+};
 use crate::time::now_ms;
 use crate::writer::NewestMessage;
 
@@ -75,6 +78,9 @@ pub struct Forwarder {
     /// Random per database, so `webhook-id`s from a fresh database never collide with ids a
     /// downstream already saw (and dropped as duplicates) from an earlier one.
     namespace: String,
+    /// When attachments are kept: the key of the signed links forwarded messages carry to
+    /// their files, and the relay's public URL they start with ("" when unknown: a path).
+    media_links: Option<(String, String)>,
 }
 
 impl Forwarder {
@@ -99,6 +105,13 @@ impl Forwarder {
         }
         let namespace =
             store.ensure_setting("delivery_namespace", || crate::secret::random_hex(4))?;
+        let media_links = match config.keep_media {
+            Some(_) => Some((
+                store.resolve_secret(None, "media_link_key")?,
+                config.public_url.clone().unwrap_or_default(),
+            )),
+            None => None,
+        };
         Ok(Some(Forwarder {
             db: config.db.clone(),
             targets: config.forward_urls.clone(),
@@ -106,6 +119,7 @@ impl Forwarder {
             schedule: config.retry_schedule.clone(),
             timeout: config.forward_timeout,
             namespace,
+            media_links,
         }))
     }
 
@@ -225,9 +239,14 @@ impl Delivery {
     fn attempt(&mut self, delivery: &DueDelivery) -> Attempt {
         let f = &self.forwarder;
         let id = webhook_id(&f.namespace, delivery.message.id);
-        let body = payload(&delivery.message);
         // One reading of the clock: the header and the signed content must agree.
         let unix_secs = now_ms() / 1000;
+        let body = match &f.media_links {
+            Some((key, base)) => {
+                payload(&with_media_links(&delivery.message, key, base, unix_secs))
+            }
+            None => payload(&delivery.message),
+        };
         let timestamp = unix_secs.to_string();
         let signature = f.key.as_ref().map(|k| k.sign(&id, unix_secs, &body));
         let mut headers = vec![
@@ -340,6 +359,21 @@ fn payload(message: &Message) -> Vec<u8> {
         message,
     })
     .unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// The message with a signed link to each attachment the relay keeps (or will keep: the
+/// file is usually fetched after the message is forwarded), so the app can fetch it
+/// without the admin token for a week.
+fn with_media_links(message: &Message, key: &str, base: &str, now_s: i64) -> Message {
+    let mut message = message.clone();
+    for (position, a) in message.attachments.iter_mut().enumerate() {
+        if KEPT_KINDS.contains(&a.kind.as_str()) && crate::text::web_url(&a.url).is_some() {
+            let link =
+                media_link::signed(key, message.id, position, now_s + media_link::VALID_FOR_S);
+            a.media_url = Some(format!("{base}{link}"));
+        }
+    }
+    message
 }
 
 /// A non-2xx answer in words: the status, where a redirect pointed, the start of the body.

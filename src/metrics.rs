@@ -61,6 +61,8 @@ pub struct Metrics {
     inbox_calls: [AtomicU64; INBOX_OUTCOMES.len()],
     /// When the last catch-up run that went through started (ms; 0: none yet).
     catch_up_last_ms: AtomicU64,
+    media_fetches: [AtomicU64; MEDIA_OUTCOMES.len()],
+    media_bytes_fetched: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
     ack_count: AtomicU64,
     ack_sum_micros: AtomicU64,
@@ -101,6 +103,17 @@ impl Metrics {
             .position(|o| *o == outcome)
             .unwrap_or(0);
         self.inbox_calls[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One attachment download, by outcome (`kept`, `retry`, `expired`, `refused`), and
+    /// the bytes it kept.
+    pub fn media_fetch(&self, outcome: &str, bytes: u64) {
+        let i = MEDIA_OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.media_fetches[i].fetch_add(1, Ordering::Relaxed);
+        self.media_bytes_fetched.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A catch-up run that went through, started at `started_ms`.
@@ -259,6 +272,40 @@ impl Metrics {
             self.catch_up_last_ms.load(Ordering::Relaxed) / 1000,
         );
 
+        let media: Vec<(&str, &AtomicU64)> = MEDIA_OUTCOMES
+            .iter()
+            .copied()
+            .zip(self.media_fetches.iter())
+            .collect();
+        out.outcomes(
+            "media_fetches_total",
+            "Attachment downloads since the relay started, by outcome (retry: failed, to be tried again).",
+            &media,
+        );
+        out.family(
+            "media_fetched_bytes_total",
+            "counter",
+            "Bytes of attachments downloaded and kept since the relay started.",
+        );
+        out.sample(
+            "media_fetched_bytes_total",
+            &[],
+            self.media_bytes_fetched.load(Ordering::Relaxed),
+        );
+        let media = store.media_totals()?;
+        out.family(
+            "media_kept_bytes",
+            "gauge",
+            "Bytes of the attachments kept in the database now (under --keep-media).",
+        );
+        out.sample("media_kept_bytes", &[], media.bytes.max(0) as u64);
+        out.family(
+            "media_kept_files",
+            "gauge",
+            "Distinct attachment files kept in the database now.",
+        );
+        out.sample("media_kept_files", &[], media.files.max(0) as u64);
+
         out.family(
             "database_size_bytes",
             "gauge",
@@ -307,6 +354,9 @@ const INBOX_OUTCOMES: [&str; 7] = [
     "unreachable",
     "odd_answer",
 ];
+
+/// Outcomes of an attachment download.
+const MEDIA_OUTCOMES: [&str; 4] = ["kept", "retry", "expired", "refused"];
 
 /// Text format writer; every name gets the `chatrace_relay_` prefix.
 #[derive(Default)]

@@ -15,6 +15,8 @@ pub const API_DELIVERIES: &str = "/api/deliveries";
 pub const API_REPLAY: &str = "/api/deliveries/replay";
 pub const API_REPLY: &str = "/api/messages/reply";
 pub const METRICS: &str = "/metrics";
+/// `GET /media/<sha-256>`: a kept attachment (the page, Bearer, or a signed link).
+pub const MEDIA: &str = "/media/";
 
 // The setup page.
 pub const DASHBOARD: &str = "/";

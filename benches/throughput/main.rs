@@ -13,7 +13,11 @@
 //! - `BENCH_RELAY_LOG` the relay's `RUST_LOG` (default `warn`: one info line per webhook
 //!   would otherwise be measured too),
 //! - `BENCH_CONNS` only the levels with these connection counts, e.g. `32` or `8,32`, for
-//!   quick comparisons (the targets are judged only when 32 is included).
+//!   quick comparisons (the targets are judged only when 32 is included),
+//! - `BENCH_KEEP_MEDIA` (e.g. `1GB`, or `0`) gives the relay that `--keep-media`, and one
+//!   connection in eight sends a photo with each message, a distinct 40 KB file served by
+//!   a CDN on loopback (`CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE=1`); run it with `0` and with a
+//!   size, alternating, to see what keeping media costs the webhooks.
 //!
 //! `BENCH_READS` and `BENCH_PRUNE` (`reads.rs`) and `BENCH_CATCH_UP` (`catch_up.rs`) run
 //! their own measurements instead of the levels.
@@ -44,7 +48,7 @@ use util::{Relay, KNOWN_SECRETS, SECRET};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -60,6 +64,11 @@ const NOOP_WORKERS: usize = 4;
 const RAW_BATCH: usize = 64;
 /// Failure notes printed per level; the count is always complete.
 const NOTES_SHOWN: usize = 5;
+/// With `BENCH_KEEP_MEDIA`: every this many connections sends photos, of this size.
+const PHOTO_EVERY: usize = 8;
+const PHOTO_BYTES: usize = 40 * 1024;
+/// The loopback CDN's address, once started.
+static CDN: OnceLock<String> = OnceLock::new();
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -88,6 +97,8 @@ struct Settings {
     measure: Duration,
     workers: Option<String>,
     relay_log: String,
+    /// `BENCH_KEEP_MEDIA`: the relay's `--keep-media`, and photos in the bodies.
+    keep_media: Option<String>,
     /// Connection counts to run; None runs every level.
     conns: Option<Vec<usize>>,
     tmp: PathBuf,
@@ -185,6 +196,14 @@ fn main() {
         settings.tmp.display()
     );
 
+    if let Some(keep) = &settings.keep_media {
+        start_cdn();
+        println!(
+            "media: --keep-media {keep}; 1 connection in {PHOTO_EVERY} sends a distinct \
+             {} KB photo with every message, from a CDN on loopback",
+            PHOTO_BYTES / 1024
+        );
+    }
     println!("before: {}", conditions());
     // The disk is shared with whatever else runs on the machine, so the raw commit rate is
     // taken before and after the HTTP levels; the ratio uses the higher (stricter) one.
@@ -220,6 +239,7 @@ impl Settings {
             measure,
             workers: std::env::var("BENCH_WORKERS").ok(),
             relay_log: std::env::var("BENCH_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
+            keep_media: std::env::var("BENCH_KEEP_MEDIA").ok(),
             conns: std::env::var("BENCH_CONNS").ok().map(|list| {
                 list.split(',')
                     .map(|c| c.trim().parse().expect("BENCH_CONNS: numbers like 8,32"))
@@ -286,7 +306,11 @@ fn bench_relay(settings: &Settings, mode: Mode, conns: usize) -> Level {
     if let Some(workers) = &settings.workers {
         args.extend(["--workers", workers.as_str()]);
     }
-    let env = [KNOWN_SECRETS[0], ("RUST_LOG", settings.relay_log.as_str())];
+    let mut env = vec![KNOWN_SECRETS[0], ("RUST_LOG", settings.relay_log.as_str())];
+    if let Some(keep) = &settings.keep_media {
+        env.push(("CHATRACE_RELAY_KEEP_MEDIA", keep.as_str()));
+        env.push(("CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE", "1"));
+    }
     // The same way the integration tests start it.
     let relay = Relay::start_with(&format!("bench-{tag}"), &args, &env);
     let addr: SocketAddr = relay.addr.parse().expect("the relay's address");
@@ -437,6 +461,28 @@ fn run_load(
 struct Body {
     head: String,
     tail: String,
+    /// A photo's URL up to the message_id, for connections that send photos.
+    photo: Option<String>,
+}
+
+/// A CDN on loopback answering every path with a distinct 40 KB JPEG-typed file.
+fn start_cdn() {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("the CDN's socket"));
+    let addr = server.server_addr().to_ip().expect("the CDN's address");
+    for _ in 0..2 {
+        let server = Arc::clone(&server);
+        thread::spawn(move || {
+            while let Ok(request) = server.recv() {
+                let mut file = request.url().as_bytes().to_vec();
+                file.resize(PHOTO_BYTES, b'.');
+                let response = tiny_http::Response::from_data(file).with_header(
+                    tiny_http::Header::from_bytes("Content-Type", "image/jpeg").expect("header"),
+                );
+                let _ = request.respond(response);
+            }
+        });
+    }
+    let _ = CDN.set(format!("http://{addr}/p/"));
 }
 
 fn body(c: usize) -> Body {
@@ -460,11 +506,22 @@ fn body(c: usize) -> Body {
         }
     }
     tail.push_str(r#""}"#);
-    Body { head, tail }
+    let photo = CDN.get().filter(|_| c % PHOTO_EVERY == 0).cloned();
+    Body { head, tail, photo }
+}
+
+/// The part after the message_id that attaches a photo named after it.
+fn photo_part(prefix: &str, message_id: &str) -> String {
+    format!(r#"","attachments":[{{"type":"image","url":"{prefix}{message_id}.jpg"}}],"photo":"1"#)
 }
 
 fn request(body: &Body, message_id: &str, mode: Mode) -> Vec<u8> {
-    let length = body.head.len() + message_id.len() + body.tail.len();
+    let photo = body
+        .photo
+        .as_deref()
+        .map(|prefix| photo_part(prefix, message_id))
+        .unwrap_or_default();
+    let length = body.head.len() + message_id.len() + photo.len() + body.tail.len();
     let connection = match mode {
         Mode::KeepAlive => "keep-alive",
         Mode::ConnPerRequest => "close",
@@ -478,6 +535,7 @@ fn request(body: &Body, message_id: &str, mode: Mode) -> Vec<u8> {
     .into_bytes();
     out.extend_from_slice(body.head.as_bytes());
     out.extend_from_slice(message_id.as_bytes());
+    out.extend_from_slice(photo.as_bytes());
     out.extend_from_slice(body.tail.as_bytes());
     out
 }

@@ -186,6 +186,9 @@ mod tests {
             chatrace_api_timeout: Duration::from_millis(200),
             inbox: crate::config::InboxConfig::from_flags(Default::default()).unwrap(),
             catch_up_every: None,
+            keep_media: None,
+            max_media: 1000,
+            media_allow_private: false,
         }
     }
 

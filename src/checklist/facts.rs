@@ -69,6 +69,9 @@ pub struct ServerFacts {
     pub keep_messages_ms: Option<i64>,
     /// `None` where the platform cannot tell.
     pub disk: Option<DiskSpace>,
+    /// `--keep-media` in bytes (`None`: off) and what is kept and was not.
+    pub media_cap: Option<u64>,
+    pub media: crate::store::MediaTotals,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -210,6 +213,8 @@ fn server(r: &Relay) -> Result<ServerFacts> {
         keep_raw_ms: r.config.keep_raw.map(millis),
         keep_messages_ms: r.config.keep_messages.map(millis),
         disk: crate::store::disk_space(&r.config.db).map(|(free, total)| DiskSpace { free, total }),
+        media_cap: r.config.keep_media,
+        media: r.store.media_totals()?,
     })
 }
 

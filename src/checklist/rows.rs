@@ -126,6 +126,8 @@ mod fixtures {
                 free: 50 * GIB,
                 total: 100 * GIB,
             }),
+            media_cap: None,
+            media: Default::default(),
         }
     }
 

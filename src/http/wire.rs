@@ -15,13 +15,13 @@ use super::request::{Request, Response};
 pub(super) const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Sent with every answer, pages and API alike: no script runs but the relay's own file
-/// (the copy buttons; never inline, so nothing stored can inject one), nothing but images
-/// loads from elsewhere (previews of photos people sent, over https only), and nothing
-/// may be framed or sniffed into another content type.
+/// (the copy buttons; never inline, so nothing stored can inject one), nothing loads from
+/// another host (photos, videos and voice notes people sent are shown from the relay's own
+/// copies), and nothing may be framed or sniffed into another content type.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "Content-Security-Policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),

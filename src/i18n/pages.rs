@@ -196,6 +196,26 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("kind_audio", "audio", "аудио"),
     ("kind_voice", "voice message", "голосовое сообщение"),
     ("kind_file", "file", "файл"),
+    (
+        "media_pending",
+        "not kept yet: the original link",
+        "ещё не сохранено: исходная ссылка",
+    ),
+    (
+        "media_expired",
+        "the link expired before it could be kept",
+        "ссылка истекла раньше, чем файл удалось сохранить",
+    ),
+    (
+        "media_refused",
+        "not kept: an unsafe link, too large or not of its type",
+        "не сохранено: небезопасная ссылка, слишком большой файл или не тот тип",
+    ),
+    (
+        "media_evicted",
+        "no longer kept: removed to stay under the media limit",
+        "больше не хранится: удалено, чтобы не превысить лимит медиа",
+    ),
     ("rejected_title", "Rejected requests", "Отклонённые запросы"),
     (
         "rejected_lead",

@@ -19,7 +19,7 @@ use crate::payload::{Attachment, Direction};
 const FIRST_MESSAGE_WINDOW: i64 = 10_000;
 
 /// A stored message as the API and the export show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Message {
     pub id: i64,
     #[serde(rename = "received_at", serialize_with = "rfc3339")]
@@ -32,7 +32,7 @@ pub struct Message {
     pub contact_name: Option<String>,
     pub username: Option<String>,
     pub text: Option<String>,
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<StoredAttachment>,
     pub external_id: Option<String>,
     pub raw_request_id: Option<i64>,
     pub test: bool,
@@ -42,6 +42,46 @@ pub struct Message {
     pub sender: Option<String>,
     /// The team member, when `sender` is `agent`.
     pub sender_id: Option<String>,
+}
+
+/// An attachment as sent, and whether the relay keeps its file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoredAttachment {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The link the message came with (Instagram's links expire within days).
+    pub url: String,
+    /// The relay's own path to the kept file, `/media/<sha-256>`; null until kept.
+    pub media_url: Option<String>,
+    pub kept: bool,
+    /// What became of the fetch (`pending`, `kept`, `expired`, `refused`, `evicted`);
+    /// None when the relay does not keep media or has not seen the message yet.
+    #[serde(skip)]
+    pub fate: Option<String>,
+}
+
+impl StoredAttachment {
+    /// A message's attachments with what the fetcher recorded for each (by position).
+    fn list(attachments: Vec<Attachment>, fates: &str) -> Vec<StoredAttachment> {
+        let fates: Vec<(i64, String, Option<String>)> =
+            serde_json::from_str(fates).unwrap_or_default();
+        attachments
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let fate = fates.iter().find(|(p, _, _)| *p == i as i64);
+                let hash =
+                    fate.and_then(|(_, state, hash)| hash.as_ref().filter(|_| state == "kept"));
+                StoredAttachment {
+                    kind: a.kind,
+                    url: a.url,
+                    media_url: hash.map(|h| format!("{}{h}", crate::paths::MEDIA)),
+                    kept: hash.is_some(),
+                    fate: fate.map(|(_, state, _)| state.clone()),
+                }
+            })
+            .collect()
+    }
 }
 
 /// A person to reply to, for the reply box's list.
@@ -66,12 +106,15 @@ pub struct FirstMessage {
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.received_at, m.sent_at, m.channel,
     m.direction, m.contact_id, coalesce(m.contact_name, c.contact_name),
     coalesce(m.username, c.username), m.text, m.attachments, m.external_id,
-    m.raw_request_id, m.is_test, m.source, m.sender, m.sender_id";
+    m.raw_request_id, m.is_test, m.source, m.sender, m.sender_id,
+    (SELECT json_group_array(json_array(l.position, l.state, l.hash))
+     FROM media_links l WHERE l.message_id = m.id)";
 /// Where `MESSAGE_COLUMNS` come from.
 pub(super) const MESSAGES: &str = "messages m LEFT JOIN contacts c ON c.contact_id = m.contact_id";
 
 pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
     let attachments: String = row.get(9)?;
+    let fates: String = row.get(16)?;
     let direction: String = row.get(4)?;
     Ok(Message {
         id: row.get(0)?,
@@ -85,7 +128,10 @@ pub(super) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
         contact_name: row.get(6)?,
         username: row.get(7)?,
         text: row.get(8)?,
-        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        attachments: StoredAttachment::list(
+            serde_json::from_str(&attachments).unwrap_or_default(),
+            &fates,
+        ),
         external_id: row.get(10)?,
         raw_request_id: row.get(11)?,
         test: row.get(12)?,

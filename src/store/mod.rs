@@ -4,6 +4,7 @@
 mod backup;
 mod inbox;
 mod ingest;
+mod media;
 mod messages;
 mod outbox;
 mod requests;
@@ -22,7 +23,8 @@ use crate::error::Result;
 pub use backup::backup;
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
-pub use messages::{Contact, FirstMessage, Message};
+pub use media::{DueMedia, MediaTotals, KEPT_KINDS};
+pub use messages::{Contact, FirstMessage, Message, StoredAttachment};
 pub use outbox::{
     Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus, FORWARD_TARGETS,
 };
@@ -46,6 +48,7 @@ const MIGRATIONS: &[Migration] = &[
         outbox::allow_ended_deliveries,
     ),
     Migration::Sql(include_str!("schema_sessions.sql")),
+    Migration::Sql(include_str!("schema_media.sql")),
 ];
 
 /// One schema version: SQL, or SQL followed by a part written in Rust: a backfill of rows

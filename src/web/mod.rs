@@ -9,6 +9,7 @@ mod assets;
 mod big_bodies;
 mod dashboard;
 mod long_poll;
+mod media;
 mod messages;
 mod routes;
 mod session;

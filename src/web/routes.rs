@@ -13,7 +13,7 @@ use crate::secret::constant_time_eq;
 
 use super::session::{self, Current};
 use super::state::Context;
-use super::{actions, api, assets, dashboard, messages, sign_in, webhook};
+use super::{actions, api, assets, dashboard, media, messages, sign_in, webhook};
 
 /// Who may call a route.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,10 @@ enum Auth {
     Bearer,
     /// A signed-in browser.
     Session,
+    /// A kept attachment: a signed-in browser (the page's previews), the admin token
+    /// (scripts), or a link forwarded with a message, signed for its path until it
+    /// expires. Never a redirect: a picture cannot follow one to the sign-in form.
+    MediaReader,
     /// A signed-in browser posting a form of this relay: CSRF token and origin checked.
     SessionForm,
     /// The sign-in form: the double-submit token of its cookie and the origin checked.
@@ -97,6 +101,7 @@ const ROUTES: &[Route] = &[
     Route { methods: GET_ONLY, path: Exact(API_DELIVERIES),   when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::deliveries) },
     Route { methods: POST,     path: Exact(API_REPLAY),       when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::replay) },
     Route { methods: POST,     path: Exact(API_REPLY),        when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::send_reply) },
+    Route { methods: GET,      path: Prefix(MEDIA),           when: always,             auth: MediaReader,   watch: Quiet, run: Run::Now(media::serve) },
     Route { methods: GET_ONLY, path: Exact(METRICS),          when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::metrics) },
     // The setup page.
     Route { methods: GET,      path: Exact(DASHBOARD),        when: always,             auth: Session,       watch: Quiet, run: Run::Signed(dashboard::dashboard) },
@@ -242,34 +247,33 @@ fn check(
                 "wrong secret: copy it again from the relay's setup page",
             )),
         },
-        Bearer => {
-            // Wrong tokens count against the sign-in throttle: both are guesses at the
-            // same token. Once it is reached nothing is compared, so a right guess then
-            // tells the guesser nothing.
-            let client = req.client.as_deref().unwrap_or("-");
-            let now = crate::time::now_ms();
-            let given = req
-                .header("Authorization")
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some() && !state.sessions.login_allowed(client, now) {
-                return Ok(Err(Response::error(
-                    429,
-                    "too many wrong admin tokens lately; try again in a minute",
+        Bearer => match bearer(cx, req) {
+            Ok(true) => Ok(None),
+            Ok(false) => Err(no_bearer()),
+            Err(refused) => Err(refused),
+        },
+        MediaReader => {
+            let signed = || {
+                let field = |name| req.query_param(name).unwrap_or_default();
+                crate::media_link::verify(
+                    &state.media_key,
+                    &req.path,
+                    &field("expires"),
+                    &field("sig"),
+                    crate::time::now_ms() / 1000,
                 )
-                .with_header("Retry-After", "60")));
-            }
-            match given {
-                Some(t) if constant_time_eq(t.as_bytes(), state.admin_token.as_bytes()) => Ok(None),
-                _ => {
-                    if given.is_some() {
-                        state.sessions.login_failed(client, now);
-                    }
-                    Err(Response::error(
-                        401,
-                        "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
-                    )
-                    .with_header("WWW-Authenticate", "Bearer"))
-                }
+            };
+            match bearer(cx, req) {
+                Ok(true) => Ok(None),
+                Err(refused) => Err(refused),
+                Ok(false) if signed() => Ok(None),
+                Ok(false) => match state
+                    .sessions
+                    .current(&cx.store, req, crate::time::now_ms())?
+                {
+                    Some(current) => Ok(Some(current)),
+                    None => Err(no_bearer()),
+                },
             }
         }
         Session => match state
@@ -310,6 +314,42 @@ fn check(
             }
         }
     })
+}
+
+/// The admin token as `Authorization: Bearer`: Ok(true) when given and right, Ok(false)
+/// when not given. Wrong tokens count against the sign-in throttle: both are guesses at the
+/// same token. Once it is reached nothing is compared (429), so a right guess then tells
+/// the guesser nothing.
+fn bearer(cx: &Context, req: &Request) -> std::result::Result<bool, Response> {
+    let Some(given) = req
+        .header("Authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Ok(false);
+    };
+    let sessions = &cx.state.sessions;
+    let client = req.client.as_deref().unwrap_or("-");
+    let now = crate::time::now_ms();
+    if !sessions.login_allowed(client, now) {
+        return Err(Response::error(
+            429,
+            "too many wrong admin tokens lately; try again in a minute",
+        )
+        .with_header("Retry-After", "60"));
+    }
+    if constant_time_eq(given.as_bytes(), cx.state.admin_token.as_bytes()) {
+        return Ok(true);
+    }
+    sessions.login_failed(client, now);
+    Err(no_bearer())
+}
+
+fn no_bearer() -> Response {
+    Response::error(
+        401,
+        "send the admin token as Authorization: Bearer <token> (see `chatrace-relay admin-token`)",
+    )
+    .with_header("WWW-Authenticate", "Bearer")
 }
 
 #[cfg(test)]

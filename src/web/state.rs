@@ -21,6 +21,8 @@ pub struct State {
     pub config: Config,
     pub webhook_secret: String,
     pub admin_token: String,
+    /// Signs the links to kept attachments that forwarded messages carry.
+    pub media_key: String,
     pub writer: Writer,
     pub started_at_ms: i64,
     /// The address actually bound (the real port when started on port 0).

@@ -37,6 +37,8 @@ const browser = await chromium.launch({
 
 const dialogs = [];
 const pageErrors = [];
+// Every request any page makes: none may leave for another host.
+const requested = [];
 
 /** Every page opened gets the same watchers: an alert() or a script error fails the test. */
 function watch(page) {
@@ -47,6 +49,7 @@ function watch(page) {
     d.dismiss().catch(() => {});
   });
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('request', (r) => requested.push(r.url()));
   return page;
 }
 
@@ -161,19 +164,33 @@ try {
   assert.ok(recent.includes('<script>window.__xss=1</script>'), 'script shown as text');
   assert.ok(recent.includes('javascript:alert(1)'), 'javascript: URL shown as text');
   const attachmentLinks = await page.$$eval('#recent td.attachments a', (as) =>
-    as.map((a) => [a.getAttribute('href'), a.getAttribute('rel')]),
+    as.map((a) => [a.getAttribute('href'), a.getAttribute('rel'), a.hasAttribute('data-kept') || a.classList.contains('preview')]),
   );
-  assert.ok(attachmentLinks.length > 0, 'the Meta image attachment is a link');
-  for (const [href, rel] of attachmentLinks) {
-    assert.match(href, /^https?:\/\//);
-    assert.equal(rel, 'noopener noreferrer');
+  assert.ok(attachmentLinks.length > 0, 'the attachments are links');
+  for (const [href, rel, kept] of attachmentLinks) {
+    if (kept) {
+      // The relay's own copy.
+      assert.match(href, /^\/media\/[0-9a-f]{64}$/);
+    } else {
+      assert.match(href, /^https?:\/\//);
+      assert.equal(rel, 'noopener noreferrer');
+    }
   }
 
-  // A photo sent through Chatrace shows as a preview that links to it.
+  // A photo sent through Chatrace shows from the relay's own copy, and it loads.
   const preview = page.locator('#recent td.attachments a.preview img');
   assert.ok((await preview.count()) > 0, 'an image preview');
-  assert.match(await preview.first().getAttribute('src'), /^https:\/\/lookaside\.fbsbx\.com\//);
+  assert.match(await preview.first().getAttribute('src'), /^\/media\/[0-9a-f]{64}$/);
+  await preview.first().scrollIntoViewIfNeeded();
+  await page.waitForFunction(
+    () => document.querySelector('#recent td.attachments a.preview img').naturalWidth === 48,
+  );
   assert.ok((await page.locator('#recent').innerText()).includes('photo'), 'the kind in words');
+  // The dead link shows why it was not kept.
+  assert.ok(
+    (await page.locator('#recent [data-not-kept]').first().innerText()).includes('expired'),
+    'a link that expired says so',
+  );
 
   // Problem requests: the unfilled variables and the wrong secret.
   assert.ok((await page.locator('#flagged tr[data-flag="unfilled_placeholders"]').count()) > 0);
@@ -228,6 +245,10 @@ try {
   await page.goto(`${base}/`);
   assert.match(page.url(), /\/login$/);
 
+  const origin = new URL(base).origin;
+  const elsewhere = requested.filter((u) => new URL(u).origin !== origin);
+  assert.deepEqual(elsewhere, [], 'requests that left for another host');
+  assert.ok(requested.some((u) => new URL(u).pathname.startsWith('/media/')), 'the photo was loaded');
   assert.deepEqual(pageErrors, [], 'script errors');
   assert.deepEqual(dialogs, [], 'dialogs');
   console.log(`browser test passed; screenshots in ${shots}`);

@@ -59,10 +59,26 @@ fn dashboard_in_a_real_browser() {
             t + 60_000,
             1987654321012345,
         );
+    // A CDN on this machine holds the photo; the other attachment's link is dead.
+    let photo = std::fs::read(browser_dir().join("photo.png")).expect("photo.png");
+    let cdn = crate::fake::Fake::start(move |request| {
+        if request.url.starts_with("/photo.png") {
+            crate::fake::Action::Bytes {
+                content_type: "image/png".into(),
+                body: photo.clone(),
+            }
+        } else {
+            crate::fake::Action::status(404)
+        }
+    });
     let relay = crate::fake_inbox::relay_with_inbox(
         "browser",
         &inbox,
-        &[("CHATRACE_RELAY_CATCH_UP_EVERY", "1s")],
+        &[
+            ("CHATRACE_RELAY_CATCH_UP_EVERY", "1s"),
+            ("CHATRACE_RELAY_KEEP_MEDIA", "1MB"),
+            ("CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE", "1"),
+        ],
     );
     relay.wait_count("SELECT count(*) FROM messages WHERE source = 'inbox'", 2);
     // The first run ends a few paced calls after its messages are stored.
@@ -79,10 +95,34 @@ fn dashboard_in_a_real_browser() {
         let reply = relay.post_webhook("application/json", body);
         assert_eq!(reply.status, 200, "{}", reply.text());
     };
+    // Every link in the fixtures points at the CDN above: no test fetches from elsewhere.
+    let on_cdn = |name: &str, from: &str, to: &str| {
+        String::from_utf8(fixture(name))
+            .unwrap()
+            .replace(from, &cdn.url(to))
+    };
     post(&fixture("chatrace-external-request.json"));
-    post(&fixture("meta-echo-and-attachment.json"));
+    post(
+        on_cdn(
+            "meta-echo-and-attachment.json",
+            "https://cdn.example.com/ig/asset-1.jpg",
+            "/ig/asset-1.jpg",
+        )
+        .as_bytes(),
+    );
     post(&fixture("unfilled-placeholders.json"));
-    post(&fixture("chatrace-media.json"));
+    post(
+        on_cdn(
+            "chatrace-media.json",
+            "https://lookaside.fbsbx.com/ig_messaging_cdn/",
+            "/photo.png",
+        )
+        .as_bytes(),
+    );
+    relay.wait_count(
+        "SELECT count(*) FROM media_links WHERE state IN ('kept', 'expired')",
+        2,
+    );
     post(
         serde_json::json!({
             "contact_id": "7001",

@@ -50,6 +50,8 @@ pub enum Action {
     },
     /// Sleeps this long before answering 200, to outlast the client's timeout.
     Hang(Duration),
+    /// A file that is no text (a picture, for a fake CDN).
+    Bytes { content_type: String, body: Vec<u8> },
 }
 
 impl Action {
@@ -178,13 +180,16 @@ fn serve(
             status,
             headers,
             body,
-        } => (status, headers, body),
+        } => (status, headers, body.into_bytes()),
         Action::Hang(time) => {
             thread::sleep(time);
-            (200, Vec::new(), String::new())
+            (200, Vec::new(), Vec::new())
+        }
+        Action::Bytes { content_type, body } => {
+            (200, vec![("Content-Type".to_string(), content_type)], body)
         }
     };
-    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+    let mut response = tiny_http::Response::from_data(body).with_status_code(status);
     for (n, v) in headers {
         response.add_header(tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).unwrap());
     }

@@ -15,6 +15,7 @@ mod hostile_client;
 mod hostile_input;
 mod inbox;
 mod long_poll;
+mod media;
 mod metrics;
 mod page_actions;
 mod pages;

@@ -85,23 +85,29 @@ fn the_dedup_window_is_a_setting_and_zero_turns_it_off() {
 }
 
 #[test]
-fn a_photo_is_an_image_attachment_with_a_preview() {
+fn a_photo_is_an_image_attachment_linked_never_loaded_from_instagram() {
     let relay = Relay::start("photo");
     let reply = relay.post_webhook("application/json", &fixture("chatrace-media.json"));
     assert_eq!(reply.json()["stored"], 1, "{}", reply.text());
     let m = &messages(&relay)[0];
     assert_eq!(m["text"], Value::Null);
     assert_eq!(m["attachments"][0]["type"], "image");
+    assert_eq!(m["attachments"][0]["kept"], false);
     let url = m["attachments"][0]["url"].as_str().unwrap().to_string();
     assert!(url.starts_with("https://lookaside.fbsbx.com/"));
 
+    // Not kept (keeping is off here): a link to the original, and no image from
+    // Instagram's host, which the page's policy would not load anyway.
     let (mut browser, _) = Browser::signed_in(&relay);
     let page = browser.get("/", &[]);
     let html = page.text();
     let escaped = url.replace('&', "&amp;").replace('/', "&#x2f;");
-    assert!(html.contains(&format!(r#"<img src="{escaped}""#)), "{html}");
+    assert!(html.contains(&format!(r#"<a href="{escaped}""#)), "{html}");
+    assert!(!html.contains("<img"), "{html}");
     let csp = page.header("Content-Security-Policy").unwrap();
-    assert!(csp.contains("img-src 'self' data: https:"), "{csp}");
+    assert!(csp.contains("img-src 'self';"), "{csp}");
+    assert!(csp.contains("media-src 'self';"), "{csp}");
+    assert!(!csp.contains("https:"), "nothing from other hosts: {csp}");
     assert!(csp.contains("script-src 'self';"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "never inline script: {csp}");
 }

@@ -118,6 +118,11 @@ impl Relay {
             // Run under a service manager, a test relay must not tell it anything.
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
+            .env_remove("CHATRACE_RELAY_MAX_MEDIA")
+            .env_remove("CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE")
+            // Attachments are not kept unless a test asks: no test may fetch a real CDN's
+            // link (the media tests name their fake CDN on loopback).
+            .env("CHATRACE_RELAY_KEEP_MEDIA", "0")
             // Tests reach nothing outside this machine: a relay given an API token would
             // try it on Chatrace's real inbox. Port 9 refuses at once; tests of the inbox
             // name their fake.

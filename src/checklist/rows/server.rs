@@ -70,6 +70,36 @@ pub fn row(f: &ServerFacts, lang: Lang, now_ms: i64) -> Check {
         ),
         FactKind::Text,
     ));
+    facts.push(Fact::new(
+        lang.t("server_media"),
+        match f.media_cap {
+            Some(cap) => format!(
+                "{}: {}, {} {} {}",
+                lang.t("server_media_files"),
+                f.media.files,
+                bytes_text(f.media.bytes.max(0) as u64, lang),
+                lang.t("server_of"),
+                bytes_text(cap, lang),
+            ),
+            None => lang.t("server_media_off").to_string(),
+        },
+        FactKind::Text,
+    ));
+    if f.media.expired + f.media.refused + f.media.pending > 0 {
+        facts.push(Fact::new(
+            lang.t("server_media_not_kept"),
+            format!(
+                "{}: {}, {}: {}, {}: {}",
+                lang.t("server_media_expired"),
+                f.media.expired,
+                lang.t("server_media_refused"),
+                f.media.refused,
+                lang.t("server_media_waiting"),
+                f.media.pending,
+            ),
+            FactKind::Text,
+        ));
+    }
     if let Some(disk) = f.disk {
         facts.push(Fact::new(
             lang.t("server_free_disk_space"),
@@ -149,6 +179,42 @@ mod tests {
             shown(&ru, "Свободно на диске", FactKind::Text),
             "50,0 ГБ из 100,0 ГБ (50%)"
         );
+    }
+
+    #[test]
+    fn kept_media_and_the_files_not_kept_are_shown() {
+        let en = row(&server(), Lang::En, NOW);
+        assert_eq!(
+            shown(&en, "Media kept", FactKind::Text),
+            "off (--keep-media 0)"
+        );
+        assert!(!has_fact(&en, "Media not kept"));
+
+        let mut facts = server();
+        facts.media_cap = Some(GIB);
+        facts.media = crate::store::MediaTotals {
+            files: 12,
+            bytes: 3 * MIB as i64,
+            pending: 1,
+            expired: 4,
+            refused: 2,
+        };
+        let en = row(&facts, Lang::En, NOW);
+        assert_eq!(en.status, Status::Ok);
+        assert_eq!(
+            shown(&en, "Media kept", FactKind::Text),
+            "files: 12, 3.0 MiB of 1.0 GiB"
+        );
+        assert_eq!(
+            shown(&en, "Media not kept", FactKind::Text),
+            "expired before they could be kept: 4, refused: 2, waiting: 1"
+        );
+        let ru = row(&facts, Lang::Ru, NOW);
+        assert_eq!(
+            shown(&ru, "Сохранённые медиа", FactKind::Text),
+            "файлов: 12, 3,0 МБ из 1,0 ГБ"
+        );
+        assert!(has_fact(&ru, "Не сохранённые медиа"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Frame;
 use crate::i18n::Lang;
 use crate::payload::Direction;
-use crate::store::Message;
+use crate::store::{Message, StoredAttachment};
 use crate::text::{web_url, without_direction_controls};
 
 /// Attachments shown per message: each image is a preview the admin's browser fetches, and
@@ -81,13 +81,7 @@ impl MessageRow {
                 .attachments
                 .into_iter()
                 .take(ATTACHMENTS_SHOWN)
-                .map(|a| AttachmentView {
-                    href: web_url(&a.url),
-                    preview: web_url(&a.url)
-                        .filter(|u| a.kind == "image" && u[..6].eq_ignore_ascii_case("https:")),
-                    kind: a.kind,
-                    url: a.url,
-                })
+                .map(|a| AttachmentView::new(a, lang))
                 .collect(),
             test: m.test,
             source_label: match m.source.as_str() {
@@ -110,9 +104,37 @@ impl MessageRow {
 pub struct AttachmentView {
     pub kind: String,
     pub url: String,
+    /// The relay's own copy, when kept: previews, players and links come from there, so
+    /// the page loads nothing from another host.
+    pub media_url: Option<String>,
+    /// How a kept file is shown in place: `image`, `video` or `audio`; files are links.
+    pub player: Option<&'static str>,
     /// Only http(s) URLs become links; anything else (javascript:, data:...) stays text.
     pub href: Option<String>,
-    /// An image's URL to show as a preview: https only, the one scheme the page's
-    /// Content-Security-Policy lets images load from.
-    pub preview: Option<String>,
+    /// Why the relay has no copy, beside the original link.
+    pub note: Option<&'static str>,
+}
+
+impl AttachmentView {
+    fn new(a: StoredAttachment, lang: Lang) -> AttachmentView {
+        AttachmentView {
+            player: match a.kind.as_str() {
+                "image" => Some("image"),
+                "video" => Some("video"),
+                "audio" | "voice" => Some("audio"),
+                _ => None,
+            },
+            note: match (a.kept, a.fate.as_deref()) {
+                (true, _) | (false, None) => None,
+                (false, Some("pending")) => Some(lang.t("media_pending")),
+                (false, Some("expired")) => Some(lang.t("media_expired")),
+                (false, Some("refused")) => Some(lang.t("media_refused")),
+                (false, Some(_)) => Some(lang.t("media_evicted")),
+            },
+            href: web_url(&a.url),
+            media_url: a.media_url,
+            kind: a.kind,
+            url: a.url,
+        }
+    }
 }
