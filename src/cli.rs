@@ -239,6 +239,9 @@ pub struct ExportArgs {
     /// only messages received at or after this RFC 3339 time
     #[argh(option)]
     pub since: Option<String>,
+    /// only this contact's conversation, in time order (sent time when known)
+    #[argh(option)]
+    pub contact: Option<String>,
 }
 
 /// Print the admin token for the setup page and API, from an existing database.

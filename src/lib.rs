@@ -10,6 +10,7 @@ pub mod commands;
 mod config;
 mod contact;
 mod error;
+mod export;
 mod forward;
 mod hash;
 mod http;

@@ -19,6 +19,10 @@ pub const METRICS: &str = "/metrics";
 // The setup page.
 pub const DASHBOARD: &str = "/";
 pub const MESSAGES: &str = "/messages";
+/// The contacts by their latest activity; `/contacts/{id}` is one contact's thread and
+/// `/contacts/{id}/export` its export.
+pub const CONTACTS: &str = "/contacts";
+pub const CONTACT_PREFIX: &str = "/contacts/";
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 /// `POST /setup/<action>` runs one of the checklist's buttons.

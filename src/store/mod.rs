@@ -2,6 +2,7 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod backup;
+mod conversations;
 mod inbox;
 mod ingest;
 mod messages;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use backup::backup;
+pub use conversations::{Before, ContactSummary};
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use messages::{Contact, FirstMessage, Message};
@@ -41,6 +43,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration::SqlThen(
         include_str!("schema_ended_deliveries.sql"),
         outbox::allow_ended_deliveries,
+    ),
+    Migration::SqlThen(
+        include_str!("schema_conversations.sql"),
+        conversations::backfill,
     ),
 ];
 

@@ -7,13 +7,16 @@ mod actions;
 mod api;
 mod assets;
 mod big_bodies;
+mod contacts;
 mod dashboard;
+mod export;
 mod long_poll;
 mod messages;
 mod routes;
 mod session;
 mod sign_in;
 mod state;
+mod thread;
 mod views;
 mod webhook;
 

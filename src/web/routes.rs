@@ -13,7 +13,7 @@ use crate::secret::constant_time_eq;
 
 use super::session::{self, Current};
 use super::state::Context;
-use super::{actions, api, assets, dashboard, messages, sign_in, webhook};
+use super::{actions, api, assets, contacts, dashboard, messages, sign_in, thread, webhook};
 
 /// Who may call a route.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,9 @@ const ROUTES: &[Route] = &[
     // The setup page.
     Route { methods: GET,      path: Exact(DASHBOARD),        when: always,             auth: Session,       watch: Quiet, run: Run::Signed(dashboard::dashboard) },
     Route { methods: GET,      path: Exact(MESSAGES),         when: always,             auth: Session,       watch: Quiet, run: Run::Signed(messages::messages) },
+    Route { methods: GET,      path: Exact(CONTACTS),         when: always,             auth: Session,       watch: Quiet, run: Run::Signed(contacts::contacts) },
+    Route { methods: GET,      path: Prefix(CONTACT_PREFIX),  when: thread::is_export,  auth: Session,       watch: Quiet, run: Run::Signed(thread::export) },
+    Route { methods: GET,      path: Prefix(CONTACT_PREFIX),  when: always,             auth: Session,       watch: Quiet, run: Run::Signed(thread::thread) },
     Route { methods: GET,      path: Exact(LOGIN),            when: always,             auth: Public,        watch: Quiet, run: Run::Now(sign_in::login_form) },
     Route { methods: POST,     path: Exact(LOGIN),            when: always,             auth: LoginForm,     watch: Quiet, run: Run::Now(sign_in::login) },
     Route { methods: POST,     path: Exact(LOGOUT),           when: always,             auth: SessionForm,   watch: Quiet, run: Run::Signed(sign_in::logout) },

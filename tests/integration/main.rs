@@ -8,6 +8,7 @@ mod util;
 
 mod browser;
 mod cli;
+mod conversations;
 mod crash;
 mod fixtures;
 mod forward;

@@ -223,6 +223,8 @@ pub struct MergedRow {
     pub excerpt: String,
     /// The stored message it was taken for.
     pub message_id: Option<i64>,
+    /// That message's contact's thread.
+    pub thread_href: Option<String>,
     pub test: bool,
 }
 
@@ -232,6 +234,10 @@ impl MergedRow {
             time: lang.datetime(m.received_at_ms),
             excerpt: m.excerpt,
             message_id: m.message_id,
+            thread_href: m
+                .contact_id
+                .as_deref()
+                .map(super::conversations::thread_href),
             test: m.test,
         }
     }

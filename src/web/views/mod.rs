@@ -19,6 +19,7 @@ use crate::text::percent_encode;
 use super::session::Current;
 
 pub mod chart;
+pub mod conversations;
 pub mod dashboard;
 pub mod messages;
 pub mod sign_in;
@@ -37,6 +38,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "message_table.html",
         include_str!("../../../templates/message_table.html"),
+    ),
+    (
+        "contacts.html",
+        include_str!("../../../templates/contacts.html"),
+    ),
+    (
+        "thread.html",
+        include_str!("../../../templates/thread.html"),
     ),
     (
         "refused.html",
