@@ -221,8 +221,9 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
 }
 
 fn stats(args: StatsArgs) -> Result<ExitCode> {
+    let zone = crate::config::time_zone(args.time_zone).map_err(Error::Config)?;
     let store = open_existing(args.db)?;
-    let s = store.stats(crate::time::now_ms())?;
+    let s = store.stats(crate::time::now_ms(), &zone)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &s).map_err(io::Error::from)?;
@@ -230,9 +231,10 @@ fn stats(args: StatsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let none = || "never".to_string();
+    let today = format!("messages today ({})", zone.name());
     let rows = [
         ("messages, total", s.total_messages.to_string()),
-        ("messages today (UTC)", s.messages_today.to_string()),
+        (today.as_str(), s.messages_today.to_string()),
         ("messages, last 24 h", s.messages_last_24h.to_string()),
         ("unique contacts", s.unique_contacts.to_string()),
         (
@@ -280,10 +282,21 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
         }
         Ok(())
     };
-    match &args.contact {
+    match (&args.query, &args.contact) {
+        // What the page's search finds, newest first; with --contact, in that conversation.
+        (Some(query), contact) => {
+            let found = crate::store::Found {
+                fts_match: crate::search::Query::parse(query)
+                    .fts_match()
+                    .ok_or_else(|| Error::Config("--query has no word to look for".into()))?,
+                contact_id: contact.clone(),
+                ..Default::default()
+            };
+            store.each_found(&found, None, i64::MAX, &mut each)?;
+        }
         // One conversation, in the thread's time order.
-        Some(contact) => store.for_each_in_thread(contact, &mut each)?,
-        None => store.for_each_message_since(since, &mut each)?,
+        (None, Some(contact)) => store.for_each_in_thread(contact, &mut each)?,
+        (None, None) => store.for_each_message_since(since, &mut each)?,
     }
     out.finish()?;
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{InboxFlags, ServeArgs};
+use crate::zone::Zone;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_DB: &str = "chatrace-relay.db";
@@ -62,6 +63,8 @@ pub struct Config {
     pub inbox: InboxConfig,
     /// How often catch-up from the inbox runs; None: never.
     pub catch_up_every: Option<Duration>,
+    /// Where a day begins, for "today", the chart and the page's date filters.
+    pub time_zone: Zone,
 }
 
 /// Where Chatrace's inbox is and how it is read: shared by `serve`, `catch-up` and
@@ -209,9 +212,11 @@ impl Config {
                 ));
             }
         }
+        let time_zone = time_zone(args.time_zone)?;
         Ok(Config {
             inbox,
             catch_up_every,
+            time_zone,
             listen: args
                 .listen
                 .or_else(|| env("CHATRACE_RELAY_LISTEN"))
@@ -383,6 +388,14 @@ fn parse_duration(item: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_millis(millis))
+}
+
+/// `--time-zone` or `CHATRACE_RELAY_TIME_ZONE`, by IANA name; UTC when neither is set.
+pub fn time_zone(flag: Option<String>) -> Result<Zone, String> {
+    match flag.or_else(|| env("CHATRACE_RELAY_TIME_ZONE")) {
+        None => Ok(Zone::utc()),
+        Some(name) => Zone::named(&name).map_err(|e| format!("--time-zone: {e}")),
+    }
 }
 
 #[cfg(test)]

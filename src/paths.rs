@@ -23,6 +23,9 @@ pub const MESSAGES: &str = "/messages";
 /// `/contacts/{id}/export` its export.
 pub const CONTACTS: &str = "/contacts";
 pub const CONTACT_PREFIX: &str = "/contacts/";
+/// Full-text search over the messages, and the download of what it found.
+pub const SEARCH: &str = "/search";
+pub const SEARCH_EXPORT: &str = "/search/export";
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 /// `POST /setup/<action>` runs one of the checklist's buttons.
@@ -32,3 +35,5 @@ pub const REPLY: &str = "/reply";
 pub const LANG: &str = "/lang";
 pub const STYLESHEET: &str = "/static/style.css";
 pub const SCRIPT: &str = "/static/copy.js";
+/// Shows the page's times in the viewer's own time zone.
+pub const TIME_SCRIPT: &str = "/static/local-time.js";

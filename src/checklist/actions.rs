@@ -151,6 +151,7 @@ mod tests {
             chatrace_api_timeout: Duration::from_millis(200),
             inbox: crate::config::InboxConfig::from_flags(Default::default()).unwrap(),
             catch_up_every: None,
+            time_zone: crate::zone::Zone::utc(),
         }
     }
 

@@ -36,4 +36,28 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "{h} h {m} min left to reply",
         "На ответ осталось {h} ч {m} мин",
     ),
+    ("nav_search", "Search", "Поиск"),
+    (
+        "times_local",
+        "Times are in your time zone, {zone}.",
+        "Время указано в вашем часовом поясе: {zone}.",
+    ),
+    ("search_title", "Search messages", "Поиск по сообщениям"),
+    (
+        "search_placeholder",
+        "Words from a message, a name or a username",
+        "Слова из сообщения, имя или ник",
+    ),
+    ("search_button", "Search", "Найти"),
+    ("search_filters", "Filters", "Фильтры"),
+    ("search_direction", "Direction", "Направление"),
+    ("search_any", "Any", "Любое"),
+    ("search_from", "From", "С"),
+    ("search_to", "To", "По"),
+    (
+        "search_nothing",
+        "Nothing found. Every word must appear; the last one may be the start of a word.",
+        "Ничего не найдено. Должны встретиться все слова; последнее может быть началом слова.",
+    ),
+    ("search_in_thread", "Show in the conversation", "Показать в переписке"),
 ];

@@ -10,6 +10,7 @@ mod outbox;
 mod requests;
 mod retention;
 mod rollups;
+mod search;
 mod stats;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ pub use messages::{Contact, FirstMessage, Message};
 pub use outbox::{Attempt, AttemptResult, DueDelivery, FailedDelivery, Requeue, TargetStatus};
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
 pub use retention::Pruned;
+pub use search::Found;
 pub use stats::ByDay;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
@@ -48,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("schema_conversations.sql"),
         conversations::backfill,
     ),
+    Migration::SqlThen(include_str!("schema_search.sql"), search::backfill),
 ];
 
 /// One schema version: SQL, or SQL followed by a data migration written in Rust (for

@@ -13,6 +13,7 @@ mod export;
 mod long_poll;
 mod messages;
 mod routes;
+mod search;
 mod session;
 mod sign_in;
 mod state;

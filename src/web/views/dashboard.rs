@@ -400,9 +400,10 @@ mod tests {
         assert!(html.contains(r#"<form method="post" action="/setup/send_test">"#));
         assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
         assert!(html.contains("Отправить тестовый вебхук"));
-        // The relay's own copy-button script is the only one.
-        assert_eq!(html.matches("<script").count(), 1);
+        // The relay's own scripts are the only ones: the copy buttons and local times.
+        assert_eq!(html.matches("<script").count(), 2);
         assert!(html.contains(r#"<script src="/static/copy.js?v="#));
+        assert!(html.contains(r#"<script src="/static/local-time.js?v="#));
         assert!(html.contains(r#"data-copy="s3cr3t-value""#));
     }
 
