@@ -15,8 +15,9 @@
 //! - `BENCH_CONNS` only the levels with these connection counts, e.g. `32` or `8,32`, for
 //!   quick comparisons (the targets are judged only when 32 is included).
 //!
-//! `BENCH_READS` and `BENCH_PRUNE` (`reads.rs`) and `BENCH_CATCH_UP` (`catch_up.rs`) run
-//! their own measurements instead of the levels.
+//! `BENCH_READS` and `BENCH_PRUNE` (`reads.rs`), `BENCH_CATCH_UP` (`catch_up.rs`) and
+//! `BENCH_CONVERSATIONS` (`conversations.rs`) run their own measurements instead of the
+//! levels.
 //!
 //! The load generator (`load.rs`) runs one thread per core over nonblocking
 //! sockets, like `wrk`. Keep-alive connections are opened one after another, each waiting
@@ -25,6 +26,7 @@
 //! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
 
 mod catch_up;
+mod conversations;
 mod load;
 mod reads;
 // The integration tests' helpers: the benchmark starts the relay exactly as they do, and
@@ -158,6 +160,12 @@ fn main() {
     if let Some(sizes) = sizes("BENCH_PRUNE") {
         for n in sizes {
             bench_prune(&settings, n);
+        }
+        return;
+    }
+    if let Some(sizes) = sizes("BENCH_CONVERSATIONS") {
+        for n in sizes {
+            conversations::bench_conversations(&settings, n);
         }
         return;
     }
@@ -644,4 +652,9 @@ fn report(levels: &[Level], raw: [(f64, f64); 2]) {
             full.rate() / commits
         );
     }
+}
+
+/// A query-string value, percent-encoded.
+fn util_encode(s: &str) -> String {
+    chatrace_relay::text::percent_encode(s)
 }

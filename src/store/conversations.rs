@@ -199,3 +199,59 @@ pub(super) fn backfill(conn: &Connection) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan(store: &Store, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut statement = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = statement.query_map(params, |r| r.get(3)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    /// A page of contacts is a range of its index, and a page of a thread walks that
+    /// contact's entries of the thread index only (SQLite does not range over the
+    /// expression, so a deep page costs the thread's length, never the database's).
+    #[test]
+    fn the_list_and_a_thread_read_ranges_of_their_indexes() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        let contacts = plan(
+            &store,
+            "SELECT c.contact_id FROM contacts c INDEXED BY contacts_activity
+             LEFT JOIN messages m ON m.id = c.last_message_id
+             WHERE (c.last_at, c.contact_id) < (?1, ?2)
+             ORDER BY c.last_at DESC, c.contact_id DESC LIMIT 51",
+            params![0, ""],
+        );
+        assert!(
+            contacts.iter().any(|s| s
+                .starts_with("SEARCH c USING COVERING INDEX contacts_activity")
+                || s.starts_with("SEARCH c USING INDEX contacts_activity")),
+            "{contacts:?}"
+        );
+        let thread = plan(
+            &store,
+            &format!(
+                "SELECT m.id FROM {MESSAGES_BY_THREAD}
+                 WHERE m.contact_id = ?1 AND ({THREAD_TIME}, m.id) < (?2, ?3)
+                 ORDER BY {THREAD_TIME} DESC, m.id DESC LIMIT 201"
+            ),
+            params!["c", 0, 0],
+        );
+        assert!(
+            thread.iter().any(|s| s
+                .starts_with("SEARCH m USING COVERING INDEX messages_thread (contact_id=?")
+                || s.starts_with("SEARCH m USING INDEX messages_thread (contact_id=?")),
+            "{thread:?}"
+        );
+        for step in contacts.iter().chain(&thread) {
+            assert!(!step.starts_with("SCAN"), "{contacts:?} {thread:?}");
+            assert!(!step.contains("TEMP B-TREE"), "{contacts:?} {thread:?}");
+        }
+    }
+}
