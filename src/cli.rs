@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// [env CHATRACE_RELAY_CHATRACE_RATE, default 60]
     #[argh(option)]
     pub chatrace_rate: Option<u32>,
+    /// the time zone where days begin for "today", the chart and date filters, an IANA
+    /// name such as Europe/Moscow [env CHATRACE_RELAY_TIME_ZONE, default UTC]
+    #[argh(option)]
+    pub time_zone: Option<String>,
 }
 
 /// The inbox settings, as `serve`, `catch-up` and `inbox-login` take them (argh cannot
@@ -231,6 +235,10 @@ pub struct StatsArgs {
     /// print JSON instead of a table
     #[argh(switch)]
     pub json: bool,
+    /// the time zone where "today" and the days begin, an IANA name
+    /// [env CHATRACE_RELAY_TIME_ZONE, default UTC]
+    #[argh(option)]
+    pub time_zone: Option<String>,
 }
 
 /// Write stored messages to stdout as JSON lines or CSV.
@@ -246,6 +254,13 @@ pub struct ExportArgs {
     /// only messages received at or after this RFC 3339 time
     #[argh(option)]
     pub since: Option<String>,
+    /// only this contact's conversation, in time order (sent time when known)
+    #[argh(option)]
+    pub contact: Option<String>,
+    /// only messages whose text, contact name or username hold every word (the last one
+    /// also as the start of a word), newest first, as the page's search finds them
+    #[argh(option)]
+    pub query: Option<String>,
 }
 
 /// Print the admin token for the setup page and API, from an existing database.

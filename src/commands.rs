@@ -284,8 +284,9 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
 }
 
 fn stats(args: StatsArgs) -> Result<ExitCode> {
+    let zone = crate::config::time_zone(args.time_zone).map_err(Error::Config)?;
     let store = open_existing(args.db)?;
-    let s = store.stats(crate::time::now_ms())?;
+    let s = store.stats(crate::time::now_ms(), &zone)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &s).map_err(io::Error::from)?;
@@ -293,9 +294,10 @@ fn stats(args: StatsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let none = || "never".to_string();
+    let today = format!("messages today ({})", zone.name());
     let rows = [
         ("messages, total", s.total_messages.to_string()),
-        ("messages today (UTC)", s.messages_today.to_string()),
+        (today.as_str(), s.messages_today.to_string()),
         ("messages, last 24 h", s.messages_last_24h.to_string()),
         ("unique contacts", s.unique_contacts.to_string()),
         (
@@ -333,67 +335,34 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
             ))
         })?,
     };
-    let csv = match args.format.as_str() {
-        "jsonl" => false,
-        "csv" => true,
-        other => {
-            return Err(Error::Config(format!(
-                "--format {other:?}: use jsonl or csv"
-            )))
-        }
-    };
+    let format = crate::export::Format::from_name(&args.format)
+        .ok_or_else(|| Error::Config(format!("--format {:?}: use jsonl or csv", args.format)))?;
     let store = open_existing(args.db)?;
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    if csv {
-        writeln!(out, "id,received_at,sent_at,channel,direction,contact_id,contact_name,username,text,attachments,external_id,source,sender")?;
-    }
-    store.for_each_message_since(since, |m| {
-        if csv {
-            write_csv_row(&mut out, &m)?;
-        } else {
-            serde_json::to_writer(&mut out, &m).map_err(io::Error::from)?;
-            writeln!(out)?;
+    let mut out = crate::export::Writer::new(format, io::BufWriter::new(io::stdout().lock()))?;
+    let mut each = |m: Message| -> Result<()> {
+        if m.received_at_ms >= since {
+            out.write(&m)?;
         }
         Ok(())
-    })?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn write_csv_row(out: &mut impl Write, m: &Message) -> io::Result<()> {
-    let attachments: Vec<&str> = m.attachments.iter().map(|a| a.url.as_str()).collect();
-    let cells = [
-        m.id.to_string(),
-        format_rfc3339(m.received_at_ms),
-        m.sent_at_ms.map(format_rfc3339).unwrap_or_default(),
-        m.channel.clone().unwrap_or_default(),
-        m.direction.as_str().to_string(),
-        m.contact_id.clone(),
-        m.contact_name.clone().unwrap_or_default(),
-        m.username.clone().unwrap_or_default(),
-        m.text.clone().unwrap_or_default(),
-        attachments.join(" "),
-        m.external_id.clone().unwrap_or_default(),
-        m.source.clone(),
-        m.sender.clone().unwrap_or_default(),
-    ];
-    let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-    writeln!(out, "{}", line.join(","))
-}
-
-/// Quotes a CSV cell, and defuses text a spreadsheet would run as a formula: message texts
-/// come from strangers on the internet.
-fn csv_cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
     };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
+    match (&args.query, &args.contact) {
+        // What the page's search finds, newest first; with --contact, in that conversation.
+        (Some(query), contact) => {
+            let found = crate::store::Found {
+                fts_match: crate::search::Query::parse(query)
+                    .fts_match()
+                    .ok_or_else(|| Error::Config("--query has no word to look for".into()))?,
+                contact_id: contact.clone(),
+                ..Default::default()
+            };
+            store.each_found(&found, None, i64::MAX, &mut each)?;
+        }
+        // One conversation, in the thread's time order.
+        (None, Some(contact)) => store.for_each_in_thread(contact, &mut each)?,
+        (None, None) => store.for_each_message_since(since, &mut each)?,
     }
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn send_test(args: SendTestArgs) -> Result<ExitCode> {
@@ -464,17 +433,4 @@ fn check_token(args: CheckTokenArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_cell;
-
-    #[test]
-    fn csv_cells_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-    }
 }

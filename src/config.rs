@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{InboxFlags, ServeArgs};
+use crate::zone::Zone;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_DB: &str = "chatrace-relay.db";
@@ -75,6 +76,8 @@ pub struct Config {
     /// Tests and local networks: media may come from loopback, private addresses and
     /// plain http [env CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE=1].
     pub media_allow_private: bool,
+    /// Where a day begins, for "today", the chart and the page's date filters.
+    pub time_zone: Zone,
 }
 
 /// Where Chatrace's inbox is and how it is read: shared by `serve`, `catch-up` and
@@ -237,9 +240,11 @@ impl Config {
                 n => n,
             },
         };
+        let time_zone = time_zone(args.time_zone)?;
         Ok(Config {
             inbox,
             catch_up_every,
+            time_zone,
             keep_media,
             max_media,
             media_allow_private: env("CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE")
@@ -514,6 +519,14 @@ fn parse_duration(item: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_millis(millis))
+}
+
+/// `--time-zone` or `CHATRACE_RELAY_TIME_ZONE`, by IANA name; UTC when neither is set.
+pub fn time_zone(flag: Option<String>) -> Result<Zone, String> {
+    match flag.or_else(|| env("CHATRACE_RELAY_TIME_ZONE")) {
+        None => Ok(Zone::utc()),
+        Some(name) => Zone::named(&name).map_err(|e| format!("--time-zone: {e}")),
+    }
 }
 
 #[cfg(test)]

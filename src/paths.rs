@@ -21,6 +21,13 @@ pub const MEDIA: &str = "/media/";
 // The setup page.
 pub const DASHBOARD: &str = "/";
 pub const MESSAGES: &str = "/messages";
+/// The contacts by their latest activity; `/contacts/{id}` is one contact's thread and
+/// `/contacts/{id}/export` its export.
+pub const CONTACTS: &str = "/contacts";
+pub const CONTACT_PREFIX: &str = "/contacts/";
+/// Full-text search over the messages, and the download of what it found.
+pub const SEARCH: &str = "/search";
+pub const SEARCH_EXPORT: &str = "/search/export";
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 /// `POST /setup/<action>` runs one of the checklist's buttons.
@@ -30,3 +37,5 @@ pub const REPLY: &str = "/reply";
 pub const LANG: &str = "/lang";
 pub const STYLESHEET: &str = "/static/style.css";
 pub const SCRIPT: &str = "/static/copy.js";
+/// Shows the page's times in the viewer's own time zone.
+pub const TIME_SCRIPT: &str = "/static/local-time.js";

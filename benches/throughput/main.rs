@@ -19,8 +19,9 @@
 //!   a CDN on loopback (`CHATRACE_RELAY_MEDIA_ALLOW_PRIVATE=1`); run it with `0` and with a
 //!   size, alternating, to see what keeping media costs the webhooks.
 //!
-//! `BENCH_READS` and `BENCH_PRUNE` (`reads.rs`) and `BENCH_CATCH_UP` (`catch_up.rs`) run
-//! their own measurements instead of the levels.
+//! `BENCH_READS` and `BENCH_PRUNE` (`reads.rs`), `BENCH_CATCH_UP` (`catch_up.rs`) and
+//! `BENCH_CONVERSATIONS` (`conversations.rs`) run their own measurements instead of the
+//! levels.
 //!
 //! The load generator (`load.rs`) runs one thread per core over nonblocking
 //! sockets, like `wrk`. Keep-alive connections are opened one after another, each waiting
@@ -29,6 +30,7 @@
 //! `REPLY_TIMEOUT` counts as a failure and is printed; nothing is dropped silently.
 
 mod catch_up;
+mod conversations;
 mod load;
 mod reads;
 // The integration tests' helpers: the benchmark starts the relay exactly as they do, and
@@ -169,6 +171,12 @@ fn main() {
     if let Some(sizes) = sizes("BENCH_PRUNE") {
         for n in sizes {
             bench_prune(&settings, n);
+        }
+        return;
+    }
+    if let Some(sizes) = sizes("BENCH_CONVERSATIONS") {
+        for n in sizes {
+            conversations::bench_conversations(&settings, n);
         }
         return;
     }
@@ -702,4 +710,9 @@ fn report(levels: &[Level], raw: [(f64, f64); 2]) {
             full.rate() / commits
         );
     }
+}
+
+/// A query-string value, percent-encoded.
+fn util_encode(s: &str) -> String {
+    chatrace_relay::text::percent_encode(s)
 }

@@ -45,6 +45,19 @@ pub fn weak_key(contact_id: &str, text: &str) -> [u8; 16] {
 /// `message_id` (a flow that sends none): no dedup key, and each in the `messages_weak`
 /// index under its weak key, the index catch-up matches by.
 pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64, weak: bool) {
+    generate_with(dir, n, end_ms, days, weak, &|_| TEXT.to_string());
+}
+
+/// `generate`, each message's text made by `text` from its id. The search index is filled
+/// by the relay's triggers as the rows go in.
+pub fn generate_with(
+    dir: &Path,
+    n: i64,
+    end_ms: i64,
+    days: i64,
+    weak: bool,
+    text: &dyn Fn(i64) -> String,
+) {
     let mut relay = Relay::start_in(dir.to_path_buf(), &[], &KNOWN_SECRETS);
     relay.terminate();
     let started = Instant::now();
@@ -113,8 +126,16 @@ pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64, weak: bool) {
                     let d = sha2::Sha256::digest(format!("x:{external}").as_bytes());
                     (Some(external), Some(d[..16].to_vec()), None)
                 };
-                msg.execute(params![id, at, contact_id, TEXT, external, key, weak_hash])
-                    .unwrap();
+                msg.execute(params![
+                    id,
+                    at,
+                    contact_id,
+                    text(id),
+                    external,
+                    key,
+                    weak_hash
+                ])
+                .unwrap();
                 *daily.entry(at.div_euclid(DAY_MS)).or_default() += 1;
                 *hourly.entry(at.div_euclid(HOUR_MS)).or_default() += 1;
                 last_seen[contact as usize] = at;
@@ -122,6 +143,10 @@ pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64, weak: bool) {
         }
         tx.commit().unwrap();
         i = (i + chunk).min(n);
+    }
+    // Before the contacts: their triggers look up each one's newest message by index.
+    for sql in &indexes {
+        conn.execute_batch(sql).unwrap();
     }
     let tx = conn.transaction().unwrap();
     for (day, c) in &daily {
@@ -152,9 +177,6 @@ pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64, weak: bool) {
     )
     .unwrap();
     tx.commit().unwrap();
-    for sql in &indexes {
-        conn.execute_batch(sql).unwrap();
-    }
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .unwrap();
     drop(conn);
@@ -167,11 +189,11 @@ pub fn generate(dir: &Path, n: i64, end_ms: i64, days: i64, weak: bool) {
     );
 }
 
-struct Session {
-    cookies: String,
+pub struct Session {
+    pub cookies: String,
 }
 
-fn sign_in(relay: &Relay) -> Session {
+pub fn sign_in(relay: &Relay) -> Session {
     let form = relay.request("GET", "/login", &[], b"");
     let cookies = cookies_of(&form, String::new());
     let html = form.text();
@@ -207,7 +229,7 @@ fn cookies_of(reply: &Reply, mut jar: String) -> String {
 }
 
 /// Median and max, in ms, of `READS` timed runs after one warm-up.
-fn time(mut run: impl FnMut()) -> (f64, f64) {
+pub fn time(mut run: impl FnMut()) -> (f64, f64) {
     run();
     let mut ms: Vec<f64> = (0..READS)
         .map(|_| {

@@ -189,6 +189,7 @@ mod tests {
             keep_media: None,
             max_media: 1000,
             media_allow_private: false,
+            time_zone: crate::zone::Zone::utc(),
         }
     }
 

@@ -1,14 +1,16 @@
 //! The languages the page speaks: English and Russian, chosen from Accept-Language or the
 //! user's own choice; the one catalogue of words the pages and the checklist look up by
-//! key (`pages`, `checklist`); and human-readable dates.
+//! key (`pages`, `checklist`, `conversations`); and human-readable dates.
 
 mod checklist;
+mod conversations;
 mod pages;
 
 use crate::time::civil_utc;
 
 /// Every table of the catalogue: (key, English, Russian).
-const TABLES: [&[(&str, &str, &str)]; 2] = [pages::STRINGS, checklist::STRINGS];
+const TABLES: [&[(&str, &str, &str)]; 3] =
+    [pages::STRINGS, checklist::STRINGS, conversations::STRINGS];
 
 fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
     TABLES.into_iter().flatten()

@@ -95,7 +95,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("sender_instagram_app", "Instagram app", "приложение Instagram"),
     ("sender_facebook_inbox", "Facebook inbox", "инбокс Facebook"),
     ("stat_total", "Messages, total", "Всего сообщений"),
-    ("stat_today", "Today (UTC)", "Сегодня (UTC)"),
+    ("stat_today", "Today ({zone})", "Сегодня ({zone})"),
     ("stat_24h", "Last 24 hours", "За 24 часа"),
     ("stat_contacts", "Unique contacts", "Уникальных контактов"),
     ("stat_last", "Last message", "Последнее сообщение"),

@@ -2,6 +2,7 @@
 //! connection; each worker thread and the writer thread own their own.
 
 mod backup;
+mod conversations;
 mod inbox;
 mod ingest;
 mod media;
@@ -10,6 +11,7 @@ mod outbox;
 mod requests;
 mod retention;
 mod rollups;
+mod search;
 mod sessions;
 mod stats;
 
@@ -21,6 +23,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::Result;
 
 pub use backup::backup;
+pub use conversations::{Before, ContactSummary};
 pub use inbox::{CatchUpRules, InboxCounts, InboxRow};
 pub use ingest::{IngestOutcome, IngestRequest, IngestRules, Rejection, Write};
 pub use media::{DueMedia, MediaTotals, KEPT_KINDS};
@@ -30,6 +33,7 @@ pub use outbox::{
 };
 pub use requests::{Arrival, FlaggedRequest, MergedRequest, Problem, ProblemBody, RejectedRequest};
 pub use retention::Pruned;
+pub use search::Found;
 pub use stats::ByDay;
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many have
@@ -49,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
     ),
     Migration::Sql(include_str!("schema_sessions.sql")),
     Migration::Sql(include_str!("schema_media.sql")),
+    Migration::SqlThenBackfill(
+        include_str!("schema_conversations.sql"),
+        conversations::backfill,
+    ),
+    Migration::SqlThenBackfill(include_str!("schema_search.sql"), search::backfill),
 ];
 
 /// One schema version: SQL, or SQL followed by a part written in Rust: a backfill of rows

@@ -32,6 +32,8 @@ pub struct MergedRequest {
     pub excerpt: String,
     /// The stored message it was merged into.
     pub message_id: Option<i64>,
+    /// That message's contact, for a link to the thread.
+    pub contact_id: Option<String>,
     pub test: bool,
 }
 
@@ -104,8 +106,9 @@ impl Store {
     pub fn recent_merged(&self, limit: u32, excerpt_chars: usize) -> Result<Vec<MergedRequest>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT g.received_at, coalesce(substr(r.body, 1, ?2), x''), r.query, g.message_id,
-                    r.is_test
+                    r.is_test, m.contact_id
              FROM merged g JOIN raw_requests r ON r.id = g.raw_request_id
+             LEFT JOIN messages m ON m.id = g.message_id
              ORDER BY g.id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit, BODY_PREFIX_BYTES], |r| {
@@ -115,6 +118,7 @@ impl Store {
                 received_at_ms: r.get(0)?,
                 excerpt: request_excerpt(&body, &query, excerpt_chars),
                 message_id: r.get(3)?,
+                contact_id: r.get(5)?,
                 test: r.get(4)?,
             })
         })?;

@@ -493,7 +493,7 @@ mod tests {
             .unwrap();
         assert!(fk.is_empty(), "dangling references: {fk:?}");
         // The stats read the same figures.
-        let stats = store.stats(at).unwrap();
+        let stats = store.stats(at, &crate::zone::Zone::utc()).unwrap();
         assert_eq!(stats.total_messages, after.messages_in + after.messages_out);
         assert_eq!(stats.unique_contacts, recount.contacts);
     }
@@ -521,7 +521,7 @@ mod tests {
             .collect();
         let writes: Vec<Write> = requests.iter().map(Write::Ingest).collect();
         store.write_batch(&writes, &IngestRules::default()).unwrap();
-        let stats = store.stats(now).unwrap();
+        let stats = store.stats(now, &crate::zone::Zone::utc()).unwrap();
         assert_eq!(stats.messages_last_24h, 5);
         assert_eq!(stats.total_messages, 6);
         assert_eq!(stats.messages_today, 2);

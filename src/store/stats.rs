@@ -7,7 +7,8 @@ use super::rfc3339_or_null;
 use super::rollups::HOUR_MS;
 use super::Store;
 use crate::error::Result;
-use crate::time::{day_number, day_start_ms, format_rfc3339};
+use crate::time::format_rfc3339;
+use crate::zone::Zone;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -52,28 +53,10 @@ impl Store {
     /// `rollups`). `messages_last_24h` is exact to the millisecond: whole hours from the
     /// hourly rollup, plus the one partial hour at the window's start counted through the
     /// `received_at` index, which holds at most one hour of messages.
-    pub fn stats(&self, now_ms: i64) -> Result<Stats> {
+    pub fn stats(&self, now_ms: i64, zone: &Zone) -> Result<Stats> {
         let conn = &self.conn;
-        let today = day_number(now_ms);
-        let first_day = today - 29;
-        let mut counts = std::collections::HashMap::new();
-        {
-            let mut stmt =
-                conn.prepare_cached("SELECT day, messages FROM daily WHERE day BETWEEN ?1 AND ?2")?;
-            let rows = stmt.query_map(params![first_day, today], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })?;
-            for row in rows {
-                let (day, count) = row?;
-                counts.insert(day, count);
-            }
-        }
-        let by_day = (first_day..=today)
-            .map(|day| ByDay {
-                date: crate::time::date_string(day_start_ms(day)),
-                count: counts.get(&day).copied().unwrap_or(0),
-            })
-            .collect();
+        let by_day = self.by_local_day(now_ms, zone)?;
+        let messages_today = by_day.last().map_or(0, |d| d.count);
         let last = self.counter("last_message_at")?;
         let webhooks_rejected: i64 = conn
             .prepare_cached(
@@ -82,7 +65,7 @@ impl Store {
             .query_row([], |r| r.get(0))?;
         Ok(Stats {
             total_messages: self.counter("messages:in")? + self.counter("messages:out")?,
-            messages_today: counts.get(&today).copied().unwrap_or(0),
+            messages_today,
             messages_last_24h: self.messages_since(now_ms - DAY_MS)?,
             unique_contacts: self.counter("contacts")?,
             last_message_at_ms: (last != 0).then_some(last),
@@ -94,6 +77,68 @@ impl Store {
             caught_up: self.counter("caught_up")?,
             caught_up_last_24h: self.inbox_counts(now_ms)?.last_24h,
         })
+    }
+
+    /// The last 30 days in `zone`, each counted from the hourly rollup: an hour inside a
+    /// day counts whole; an hour a day begins in (zones half an hour off UTC) is split at
+    /// the day's start through the `received_at` index, which holds at most that hour.
+    fn by_local_day(&self, now_ms: i64, zone: &Zone) -> Result<Vec<ByDay>> {
+        let days = zone.last_days(now_ms, 30);
+        let (Some(first), Some(last)) = (days.first(), days.last()) else {
+            return Ok(Vec::new());
+        };
+        let hours: Vec<(i64, i64)> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT hour, messages FROM hourly WHERE hour BETWEEN ?1 AND ?2 ORDER BY hour",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    first.1.div_euclid(HOUR_MS),
+                    (last.2 - 1).div_euclid(HOUR_MS)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut counts = vec![0i64; days.len()];
+        let day_of = |ms: i64| days.iter().position(|d| d.1 <= ms && ms < d.2);
+        for (hour, n) in hours {
+            let (start, end) = (hour * HOUR_MS, (hour + 1) * HOUR_MS);
+            let (Some(a), b) = (day_of(start), day_of(end - 1)) else {
+                // The hour before the first day begins: only its tail counts.
+                if let Some(b) = day_of(end - 1) {
+                    counts[b] += self.received_between(days[b].1, end)?;
+                }
+                continue;
+            };
+            match b {
+                Some(b) if b != a => {
+                    let before = self.received_between(start, days[b].1)?;
+                    counts[a] += before;
+                    counts[b] += n - before;
+                }
+                Some(_) => counts[a] += n,
+                // The hour the last day ends in (the future, for today): its head.
+                None => counts[a] += self.received_between(start, days[a].2)?,
+            }
+        }
+        Ok(days
+            .into_iter()
+            .zip(counts)
+            .map(|((date, _, _), count)| ByDay { date, count })
+            .collect())
+    }
+
+    /// Real messages received in [from, to), counted through the index: for spans within
+    /// one hour.
+    fn received_between(&self, from_ms: i64, to_ms: i64) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM messages INDEXED BY messages_real_received
+                 WHERE is_test = 0 AND received_at >= ?1 AND received_at < ?2",
+            )?
+            .query_row(params![from_ms, to_ms], |r| r.get(0))?)
     }
 
     /// Real messages received at or after `since_ms`, for a time at most a few days back:

@@ -1,5 +1,6 @@
 //! The page's buttons: a checklist action, retrying a failed delivery, sending a reply.
-//! Each runs, leaves its outcome as a one-time message, and goes back to the dashboard.
+//! Each runs, leaves its outcome as a one-time message, and goes back to the dashboard (a
+//! reply from a thread, to that thread).
 
 use log::error;
 
@@ -93,5 +94,21 @@ pub fn send_reply(cx: &mut Context, req: &Request, current: &Current) -> Result<
     cx.state
         .sessions
         .set_flash(&cx.store, &current.id, &message)?;
-    Ok(Response::see_other(&format!("{}#flash", paths::DASHBOARD)))
+    // Sent from a thread, the answer shows under that thread.
+    let back = form_field(&form, "back").filter(|b| is_thread_path(b));
+    Ok(Response::see_other(&format!(
+        "{}#flash",
+        back.unwrap_or(paths::DASHBOARD)
+    )))
+}
+
+/// A thread's own path, as the thread's reply form sends it back: nothing else, so the
+/// field cannot send the browser anywhere else.
+fn is_thread_path(path: &str) -> bool {
+    path.strip_prefix(paths::CONTACT_PREFIX).is_some_and(|id| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
+    })
 }

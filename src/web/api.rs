@@ -31,7 +31,11 @@ const WAIT_RECHECK: Duration = Duration::from_secs(1);
 
 /// `GET /instagram/stats`.
 pub fn stats(cx: &mut Context, _req: &Request) -> Result<Response> {
-    Ok(Response::json(200, &cx.store.stats(crate::time::now_ms())?))
+    Ok(Response::json(
+        200,
+        &cx.store
+            .stats(crate::time::now_ms(), &cx.state.config.time_zone)?,
+    ))
 }
 
 /// `GET /api/messages?after=ID&limit=N&wait=S`: oldest first; `next_after` is the id to pass

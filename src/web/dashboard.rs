@@ -50,7 +50,7 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
         .into_iter()
         .map(|c| CheckView::new(c, lang))
         .collect();
-    let stats = cx.store.stats(now)?;
+    let stats = cx.store.stats(now, &cx.state.config.time_zone)?;
     let card = |key: &'static str, label: &str, value: i64| Card {
         key,
         label: lang.t(label).to_string(),
@@ -60,7 +60,14 @@ pub fn dashboard(cx: &mut Context, req: &Request, current: &Current) -> Result<R
     let last = stats.last_message_at_ms;
     let cards = vec![
         card("total", "stat_total", stats.total_messages),
-        card("today", "stat_today", stats.messages_today),
+        Card {
+            key: "today",
+            label: lang
+                .t("stat_today")
+                .replace("{zone}", cx.state.config.time_zone.name()),
+            value: stats.messages_today.to_string(),
+            note: None,
+        },
         card("last_24h", "stat_24h", stats.messages_last_24h),
         card("contacts", "stat_contacts", stats.unique_contacts),
         Card {

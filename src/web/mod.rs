@@ -7,14 +7,18 @@ mod actions;
 mod api;
 mod assets;
 mod big_bodies;
+mod contacts;
 mod dashboard;
+mod export;
 mod long_poll;
 mod media;
 mod messages;
 mod routes;
+mod search;
 mod session;
 mod sign_in;
 mod state;
+mod thread;
 mod views;
 mod webhook;
 

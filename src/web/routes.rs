@@ -13,7 +13,9 @@ use crate::secret::constant_time_eq;
 
 use super::session::{self, Current};
 use super::state::Context;
-use super::{actions, api, assets, dashboard, media, messages, sign_in, webhook};
+use super::{
+    actions, api, assets, contacts, dashboard, media, messages, search, sign_in, thread, webhook,
+};
 
 /// Who may call a route.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,7 @@ const ROUTES: &[Route] = &[
     Route { methods: GET,      path: Exact(HEALTH),           when: always,             auth: Public,        watch: Quiet, run: Run::Now(api::healthz) },
     // The team's own software.
     Route { methods: GET_ONLY, path: Exact(STATS),            when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::stats) },
+    Route { methods: GET_ONLY, path: Exact(API_MESSAGES),     when: search::asked,      auth: Bearer,        watch: Quiet, run: Run::Now(search::api) },
     Route { methods: GET_ONLY, path: Exact(API_MESSAGES),     when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::messages) },
     Route { methods: GET_ONLY, path: Exact(API_SETUP),        when: always,             auth: Bearer,        watch: Quiet, run: Run::Now(api::setup) },
     Route { methods: POST,     path: Prefix(API_SETUP_ACTION), when: always,            auth: Bearer,        watch: Quiet, run: Run::Now(api::setup_action) },
@@ -106,6 +109,11 @@ const ROUTES: &[Route] = &[
     // The setup page.
     Route { methods: GET,      path: Exact(DASHBOARD),        when: always,             auth: Session,       watch: Quiet, run: Run::Signed(dashboard::dashboard) },
     Route { methods: GET,      path: Exact(MESSAGES),         when: always,             auth: Session,       watch: Quiet, run: Run::Signed(messages::messages) },
+    Route { methods: GET,      path: Exact(CONTACTS),         when: always,             auth: Session,       watch: Quiet, run: Run::Signed(contacts::contacts) },
+    Route { methods: GET,      path: Prefix(CONTACT_PREFIX),  when: thread::is_export,  auth: Session,       watch: Quiet, run: Run::Signed(thread::export) },
+    Route { methods: GET,      path: Prefix(CONTACT_PREFIX),  when: always,             auth: Session,       watch: Quiet, run: Run::Signed(thread::thread) },
+    Route { methods: GET,      path: Exact(SEARCH),           when: always,             auth: Session,       watch: Quiet, run: Run::Signed(search::page) },
+    Route { methods: GET,      path: Exact(SEARCH_EXPORT),    when: always,             auth: Session,       watch: Quiet, run: Run::Signed(search::export) },
     Route { methods: GET,      path: Exact(LOGIN),            when: always,             auth: Public,        watch: Quiet, run: Run::Now(sign_in::login_form) },
     Route { methods: POST,     path: Exact(LOGIN),            when: always,             auth: LoginForm,     watch: Quiet, run: Run::Now(sign_in::login) },
     Route { methods: POST,     path: Exact(LOGOUT),           when: always,             auth: SessionForm,   watch: Quiet, run: Run::Signed(sign_in::logout) },
@@ -115,6 +123,7 @@ const ROUTES: &[Route] = &[
     Route { methods: GET,      path: Exact(LANG),             when: always,             auth: Public,        watch: Quiet, run: Run::Now(sign_in::switch_lang) },
     Route { methods: GET,      path: Exact(STYLESHEET),       when: always,             auth: Public,        watch: Quiet, run: Run::Now(assets::stylesheet) },
     Route { methods: GET,      path: Exact(SCRIPT),           when: always,             auth: Public,        watch: Quiet, run: Run::Now(assets::script) },
+    Route { methods: GET,      path: Exact(TIME_SCRIPT),      when: always,             auth: Public,        watch: Quiet, run: Run::Now(assets::time_script) },
 ];
 
 fn always(_: &Request) -> bool {
@@ -376,7 +385,16 @@ mod tests {
                 Exact(p) | Prefix(p) => p,
             };
             assert!(
-                [WEBHOOK, HEALTH, LOGIN, LANG, STYLESHEET, SCRIPT].contains(&path),
+                [
+                    WEBHOOK,
+                    HEALTH,
+                    LOGIN,
+                    LANG,
+                    STYLESHEET,
+                    SCRIPT,
+                    TIME_SCRIPT
+                ]
+                .contains(&path),
                 "{path} is public"
             );
         }

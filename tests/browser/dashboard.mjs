@@ -1,6 +1,7 @@
 // Drives the relay's setup page in a real Chromium: signs in through the form, checks
-// that the checklist and stats are shown, that hostile message text stayed text, switches
-// to Russian, and saves full-page screenshots.
+// that the checklist and stats are shown, that hostile message text stayed text, opens a
+// contact's thread from the contact list, searches, switches to Russian, checks the
+// conversation pages on a phone, and saves full-page screenshots.
 //
 // Env: RELAY_URL (http://127.0.0.1:PORT), RELAY_ADMIN_TOKEN, optional SCREENSHOT_DIR
 // (default ../../target/screenshots) and CHROMIUM (default /usr/bin/chromium).
@@ -57,9 +58,11 @@ function watch(page) {
 async function assertNoInjection(page, where) {
   const found = await page.evaluate(() => ({
     xss: typeof window.__xss,
-    // The relay's own copy-button script is the only one a page may have.
+    // The relay's own scripts (copy buttons, local times) are the only ones a page may have.
     scripts: [...document.querySelectorAll('script')].filter(
-      (s) => new URL(s.src || 'inline:', location.href).pathname !== '/static/copy.js',
+      (s) => !['/static/copy.js', '/static/local-time.js'].includes(
+        new URL(s.src || 'inline:', location.href).pathname,
+      ),
     ).length,
     handlers: document.querySelectorAll('[onerror],[onload],[onclick],[onmouseover]').length,
     jsLinks: [...document.querySelectorAll('a[href]')].filter((a) =>
@@ -87,6 +90,7 @@ try {
   const desktop = await browser.newContext({
     viewport: { width: 1280, height: 900 },
     locale: 'en-US',
+    timezoneId: 'Europe/Moscow',
   });
   const page = watch(await desktop.newPage());
 
@@ -207,6 +211,60 @@ try {
   await assertNoInjection(page, 'the message list');
   await page.screenshot({ path: join(shots, 'messages-en.png'), fullPage: true });
 
+  // Contacts, newest activity first; open the conversation caught up from the inbox.
+  await page.click('nav.nav a[href="/contacts"]');
+  await page.waitForURL(`${base}/contacts`);
+  assert.ok((await page.locator('#contacts > li').count()) >= 4, 'contact rows');
+  const maria = page.locator('#contacts li[data-contact="5718243390127745"]');
+  // The photo she sent last (by webhook) waits for an answer.
+  assert.equal(await maria.locator('[data-unanswered]').count(), 1, 'unanswered');
+  await assertNoInjection(page, 'the contact list');
+  await page.screenshot({ path: join(shots, 'contacts-en.png'), fullPage: true });
+  await Promise.all([
+    page.waitForURL(`${base}/contacts/5718243390127745`),
+    maria.locator('a.contact-name').click(),
+  ]);
+  const bubbles = page.locator('#thread > li');
+  assert.equal(await bubbles.count(), 3);
+  assert.ok((await bubbles.nth(0).innerText()).includes('Можно оплатить картой при получении?'));
+  assert.equal(await bubbles.nth(1).getAttribute('class'), 'bubble dir-out');
+  assert.ok((await bubbles.nth(1).innerText()).includes('Доставка бесплатная'));
+  assert.equal(await bubbles.nth(1).getAttribute('data-source'), 'inbox');
+  assert.equal(await bubbles.nth(2).getAttribute('data-source'), 'webhook');
+  assert.equal(await bubbles.nth(2).locator('img').count(), 1, 'the photo');
+  // Times are shown in the browser's own zone, and the footer says which.
+  assert.ok((await page.locator('#time-note').innerText()).includes('Europe/Moscow'));
+  const shown = await page.locator('#thread time').first().innerText();
+  assert.match(shown, /GMT\+3|MSK/, `a time in Moscow: ${shown}`);
+  assert.ok(await page.locator('#reply form').isVisible(), 'the reply box under the thread');
+  await assertNoInjection(page, 'a thread');
+  await page.screenshot({ path: join(shots, 'thread-en.png'), fullPage: true });
+
+  // Search: a Cyrillic word in another case, then the start of a word.
+  await page.click('nav.nav a[href="/search"]');
+  await page.fill('#search-q', 'ДОСТАВКА');
+  await Promise.all([page.waitForURL(/\/search\?q=/), page.press('#search-q', 'Enter')]);
+  const marks = await page.$$eval('#results mark', (ms) => ms.map((m) => m.textContent));
+  assert.ok(marks.length >= 2 && marks.every((m) => m.toLowerCase() === 'доставка'), `${marks}`);
+  await page.fill('#search-q', 'оплат');
+  await Promise.all([page.waitForURL(/q=%D0%BE/), page.press('#search-q', 'Enter')]);
+  assert.equal(await page.locator('#results > li').count(), 1);
+  assert.equal(await page.locator('#results mark').innerText(), 'оплатить');
+  await page.fill('#search-q', '"><img src=x onerror="window.__xss=1"> NEAR *');
+  await page.press('#search-q', 'Enter');
+  await page.waitForSelector('#results, #no-results');
+  await assertNoInjection(page, 'a hostile search');
+  await page.fill('#search-q', 'доставка');
+  await Promise.all([page.waitForURL(/q=%D0%B4/), page.press('#search-q', 'Enter')]);
+  await page.screenshot({ path: join(shots, 'search-en.png'), fullPage: true });
+  await Promise.all([
+    page.waitForURL(/\/contacts\/.+#message-/),
+    page.locator('#results a[data-in-thread]').first().click(),
+  ]);
+  const target = new URL(page.url()).hash;
+  assert.equal(await page.locator(`#thread > li${target}`).count(), 1, 'the found message');
+  await page.goto(`${base}/messages`);
+
   // Switch to Russian with the header's link; the choice sticks.
   await page.click('.langs a[hreflang="ru"]');
   // Polls across the navigation, when there is briefly no document element at all.
@@ -238,6 +296,20 @@ try {
   );
   assert.ok(overflow <= 1, `the page scrolls sideways on a phone by ${overflow}px`);
   await phonePage.screenshot({ path: join(shots, 'dashboard-phone.png'), fullPage: true });
+  // The conversation pages fit a phone too.
+  for (const [path, name] of [
+    ['/contacts', 'contacts-phone.png'],
+    ['/contacts/5718243390127745', 'thread-phone.png'],
+    ['/search?q=%D0%B4%D0%BE%D1%81%D1%82', 'search-phone.png'],
+  ]) {
+    await phonePage.goto(`${base}${path}`);
+    const sideways = await phonePage.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    assert.ok(sideways <= 1, `${path} scrolls sideways on a phone by ${sideways}px`);
+    await assertNoInjection(phonePage, `${path} on a phone`);
+    await phonePage.screenshot({ path: join(shots, name), fullPage: true });
+  }
   await phone.close();
 
   // Sign out: the session is gone.

@@ -212,6 +212,12 @@ fn dashboard_in_a_real_browser() {
         "dashboard-en.png",
         "dashboard-ru.png",
         "dashboard-phone.png",
+        "contacts-en.png",
+        "thread-en.png",
+        "search-en.png",
+        "contacts-phone.png",
+        "thread-phone.png",
+        "search-phone.png",
     ] {
         let png = std::fs::read(screenshots.join(name)).expect(name);
         assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");

@@ -528,12 +528,17 @@ fn the_message_list_pages_newest_first() {
     assert_eq!(dashboard.matches(r#"<tr id="message-"#).count(), 10);
 }
 
-/// A page without the one script tag it may have: the relay's own copy buttons, loaded
-/// from its own file (never inline).
+/// A page without the script tags it may have: the relay's own copy buttons and local
+/// times, loaded from its own files (never inline).
 fn without_own_script(html: &str) -> String {
-    let start = html
-        .find(r#"<script src="/static/copy.js?v="#)
-        .expect("the copy-button script tag");
-    let end = start + html[start..].find("</script>").unwrap() + "</script>".len();
-    format!("{}{}", &html[..start], &html[end..])
+    let mut html = html.to_string();
+    for tag in [
+        r#"<script src="/static/copy.js?v="#,
+        r#"<script src="/static/local-time.js?v="#,
+    ] {
+        let start = html.find(tag).expect("the relay's own script tag");
+        let end = start + html[start..].find("</script>").unwrap() + "</script>".len();
+        html = format!("{}{}", &html[..start], &html[end..]);
+    }
+    html
 }

@@ -79,7 +79,7 @@ fn a_0_1_0_database_upgrades_with_exact_counts_and_keeps_deduplicating() {
     assert!(
         relay
             .log()
-            .contains("upgrading the database from schema version 2 to 8"),
+            .contains("upgrading the database from schema version 2 to 10"),
         "{}",
         relay.log()
     );

@@ -223,6 +223,8 @@ pub struct MergedRow {
     pub excerpt: String,
     /// The stored message it was taken for.
     pub message_id: Option<i64>,
+    /// That message's contact's thread.
+    pub thread_href: Option<String>,
     pub test: bool,
 }
 
@@ -232,6 +234,10 @@ impl MergedRow {
             time: lang.datetime(m.received_at_ms),
             excerpt: m.excerpt,
             message_id: m.message_id,
+            thread_href: m
+                .contact_id
+                .as_deref()
+                .map(super::conversations::thread_href),
             test: m.test,
         }
     }
@@ -394,9 +400,10 @@ mod tests {
         assert!(html.contains(r#"<form method="post" action="/setup/send_test">"#));
         assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
         assert!(html.contains("Отправить тестовый вебхук"));
-        // The relay's own copy-button script is the only one.
-        assert_eq!(html.matches("<script").count(), 1);
+        // The relay's own scripts are the only ones: the copy buttons and local times.
+        assert_eq!(html.matches("<script").count(), 2);
         assert!(html.contains(r#"<script src="/static/copy.js?v="#));
+        assert!(html.contains(r#"<script src="/static/local-time.js?v="#));
         assert!(html.contains(r#"data-copy="s3cr3t-value""#));
     }
 

@@ -27,10 +27,15 @@ pub struct MessagesPage {
 pub struct MessageRow {
     pub id: i64,
     pub time: String,
+    /// The same time in RFC 3339, for `<time datetime>` (the page's script shows it in
+    /// the viewer's own zone).
+    pub iso: String,
     pub ago: String,
     pub name: String,
     pub username: Option<String>,
     pub contact_id: String,
+    /// The contact's thread.
+    pub thread_href: String,
     pub channel: Option<String>,
     pub direction: Direction,
     pub direction_label: &'static str,
@@ -51,6 +56,7 @@ impl MessageRow {
         MessageRow {
             id: m.id,
             time: lang.datetime(m.received_at_ms),
+            iso: crate::time::format_rfc3339(m.received_at_ms),
             ago: lang.ago(now, m.received_at_ms),
             // Direction controls in a name serve only to make it, or the id beside it, read
             // as someone else's.
@@ -63,6 +69,7 @@ impl MessageRow {
                 .username
                 .filter(|u| !u.trim().is_empty())
                 .map(|u| without_direction_controls(&u)),
+            thread_href: super::conversations::thread_href(&m.contact_id),
             contact_id: m.contact_id,
             channel: m.channel,
             direction_label: lang.t(match m.direction {

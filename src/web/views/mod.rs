@@ -19,8 +19,10 @@ use crate::text::percent_encode;
 use super::session::Current;
 
 pub mod chart;
+pub mod conversations;
 pub mod dashboard;
 pub mod messages;
+pub mod search;
 pub mod sign_in;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -39,6 +41,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/message_table.html"),
     ),
     (
+        "attachment.html",
+        include_str!("../../../templates/attachment.html"),
+    ),
+    (
+        "contacts.html",
+        include_str!("../../../templates/contacts.html"),
+    ),
+    (
+        "thread.html",
+        include_str!("../../../templates/thread.html"),
+    ),
+    (
+        "search.html",
+        include_str!("../../../templates/search.html"),
+    ),
+    (
         "refused.html",
         include_str!("../../../templates/refused.html"),
     ),
@@ -46,8 +64,10 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The stylesheet: the CSP allows no inline styles.
 pub const STYLESHEET: &str = include_str!("../../../static/style.css");
-/// The copy buttons, the one script the pages load.
+/// The copy buttons.
 pub const SCRIPT: &str = include_str!("../../../static/copy.js");
+/// Rewrites the page's `<time>` elements into the viewer's own time zone.
+pub const TIME_SCRIPT: &str = include_str!("../../../static/local-time.js");
 
 /// What the frame around every page needs: the header's links and forms.
 #[derive(Serialize)]
