@@ -4,13 +4,18 @@
 
 mod checklist;
 mod conversations;
+mod inbox;
 mod pages;
 
 use crate::time::civil_utc;
 
 /// Every table of the catalogue: (key, English, Russian).
-const TABLES: [&[(&str, &str, &str)]; 3] =
-    [pages::STRINGS, checklist::STRINGS, conversations::STRINGS];
+const TABLES: [&[(&str, &str, &str)]; 4] = [
+    pages::STRINGS,
+    checklist::STRINGS,
+    inbox::STRINGS,
+    conversations::STRINGS,
+];
 
 fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
     TABLES.into_iter().flatten()
