@@ -32,17 +32,6 @@ const IDLE: Duration = Duration::from_secs(30);
 /// After new messages wake the thread, how long it waits for more before reading them.
 const GATHER: Duration = Duration::from_millis(250);
 
-/// Gives the calling thread a lower CPU priority (nice 10; on Linux a thread has its own):
-/// on a busy core, hashing and copying files waits for the webhooks, not the other way
-/// round. Failing to lower it changes nothing else.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: setpriority only reads its arguments; 0 names the calling thread.
-        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-    }
-}
-
 /// What is kept and how it is fetched.
 pub struct Keeper {
     /// `--keep-media`: the kept files together stay under this many bytes.
@@ -72,10 +61,9 @@ impl Keeper {
                 ""
             }
         );
-        thread::Builder::new().name("media".into()).spawn(move || {
-            lower_priority();
-            self.run(&mut store, &newest, &metrics)
-        })?;
+        thread::Builder::new()
+            .name("media".into())
+            .spawn(move || self.run(&mut store, &newest, &metrics))?;
         Ok(())
     }
 
