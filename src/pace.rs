@@ -74,11 +74,12 @@ impl Pace {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and read as absent),
-/// bounded to an hour so a hostile answer cannot stop the relay's calls for days.
+/// `Retry-After` (read by `text::retry_after`), bounded to an hour so a hostile answer
+/// cannot stop the relay's calls for days.
 pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    let secs: u64 = value?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs.min(3600)))
+    value
+        .and_then(crate::text::retry_after)
+        .map(|wait| wait.min(Duration::from_secs(3600)))
 }
 
 #[cfg(test)]

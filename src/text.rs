@@ -148,9 +148,26 @@ pub fn web_url(value: &str) -> Option<String> {
     is_web_url(v).then(|| v.to_string())
 }
 
+/// A `Retry-After` value in delta-seconds, the form APIs and webhook receivers use; the
+/// rare HTTP-date form reads as absent, and each caller falls back to its own default.
+pub fn retry_after(value: &str) -> Option<std::time::Duration> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds() {
+        use std::time::Duration;
+        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
 
     #[test]
     fn only_web_urls_become_links() {

@@ -275,7 +275,8 @@ impl Delivery {
                 ForwardOutcome::HttpError,
                 Some(r.status),
                 Some(refusal(r)),
-                r.header("Retry-After").and_then(parse_retry_after),
+                // An HTTP-date falls back to the schedule.
+                r.header("Retry-After").and_then(crate::text::retry_after),
             ),
             Err(Failure::Timeout) => (
                 ForwardOutcome::Timeout,
@@ -402,12 +403,6 @@ fn refusal(reply: &outbound::Answer) -> String {
     text
 }
 
-/// Delta-seconds only; an HTTP-date Retry-After is rare from webhook receivers and falls
-/// back to the schedule.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// A URL without its query string or user info, safe to log.
 pub fn display_url(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
@@ -494,12 +489,6 @@ mod tests {
             "https://app.example.com/hook"
         );
         assert_eq!(display_url("http://x/y#frag"), "http://x/y");
-    }
-
-    #[test]
-    fn retry_after_takes_seconds() {
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 
     #[test]
