@@ -86,18 +86,9 @@ impl Refusal {
         }
     }
 
-    /// The counter the store adds one to.
-    pub fn counter(self) -> &'static str {
-        match self {
-            Refusal::MissingSecret => "rejected:missing_secret",
-            Refusal::BadSecret | Refusal::BadVerifyToken => "rejected:bad_secret",
-            Refusal::WrongPath | Refusal::WrongMethod => "rejected:wrong_path",
-            Refusal::StrayPath | Refusal::StrayMethod => "rejected:stray_path",
-            Refusal::Malformed => "rejected:malformed",
-            Refusal::TooLarge | Refusal::HeadTooLarge => "rejected:too_large",
-            Refusal::Incomplete | Refusal::Overdue => "rejected:incomplete",
-            Refusal::BadFraming => "rejected:bad_framing",
-        }
+    /// The counter the store adds one to: one per stored code, so it follows the code.
+    pub fn counter(self) -> String {
+        format!("rejected:{}", self.code())
     }
 
     /// Whether it means "Chatrace (or someone) is calling, but the External Request is set

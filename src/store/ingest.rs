@@ -168,7 +168,7 @@ fn count(tally: &mut Tally, write: &Write<'_>, result: &Result<Option<IngestOutc
                 outcome.outgoing,
             );
         }
-        (Write::Reject(rej), _) => tally.add(rej.refusal.counter(), 1),
+        (Write::Reject(rej), _) => tally.add(&rej.refusal.counter(), 1),
         _ => {}
     }
 }
